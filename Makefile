@@ -1,0 +1,52 @@
+# Two commands on a fresh machine: `make run` (set up, then run the gateway) and `make test`
+# (set up, then run every test). Each step is idempotent and fast when already done.
+SHELL := bash
+.SHELLFLAGS := -o errexit -o pipefail -o nounset -c
+.DEFAULT_GOAL := help
+
+PY := .venv/bin/python
+
+.PHONY: help run test setup setup-test python centrifugo secrets lint typecheck unit e2e bench token clean
+
+help:
+	@echo "make run    set up and run the gateway (Centrifugo :8000, callbacks :3000)"
+	@echo "make test   set up and run every test"
+	@echo "make bench  run the benchmarks in bench/"
+	@echo "make token USER=alice   print a connection token"
+
+python:
+	@scripts/setup-python.sh
+
+centrifugo:
+	@scripts/install-centrifugo.sh
+
+secrets: python
+	@scripts/dev-secrets.sh
+
+setup: python centrifugo secrets
+	@scripts/install-system-packages.sh run
+
+setup-test: python centrifugo
+	@scripts/install-system-packages.sh test
+
+run: setup
+	@scripts/run-gateway.sh
+
+test: setup-test lint typecheck
+	@scripts/test.sh
+
+lint: python
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
+
+typecheck: python
+	@DJANGO_SETTINGS_MODULE=realtime.settings.test .venv/bin/mypy
+
+bench: setup-test
+	@scripts/bench.sh
+
+token: secrets
+	@$(PY) manage.py issue_connection_token "$${USER:?usage: make token USER=alice}"
+
+clean:
+	rm -rf var/*.sqlite3 var/redis staticfiles .pytest_cache .mypy_cache .ruff_cache

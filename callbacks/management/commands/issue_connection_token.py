@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from callbacks.management.commands import _args
+from callbacks.tokens import connection_token_issue
+
+
+class Command(BaseCommand):
+    help = "Print a connection JWT (HS256) for USER; Centrifugo verifies it without calling the backend."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("user", type=_args.non_empty, help="User id (the 'sub' claim).")
+        parser.add_argument("--ttl", type=_args.ttl, default=3600, help="Lifetime in seconds (default 3600).")
+        parser.add_argument("--info", type=_args.json_value, help="JSON shown to other clients (presence, join/leave).")
+        parser.add_argument(
+            "--meta", type=_args.json_object, help='Private JSON for the rules, e.g. \'{"roles": ["admin"]}\'.'
+        )
+
+    def handle(self, *args: Any, **options: Any) -> str:
+        # Only the token on stdout, so `TOKEN=$(manage.py issue_connection_token alice)` works.
+        return connection_token_issue(
+            user=options["user"], ttl=options["ttl"], info=options["info"], meta=options["meta"]
+        )

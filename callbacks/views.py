@@ -1,0 +1,192 @@
+"""The Centrifugo proxy callbacks. Each reads like the protocol: parse (done by the base view
+against the request struct) -> decide -> act -> answer."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import time
+from typing import Any
+
+import msgspec
+from django.conf import settings
+from django.contrib.auth import get_user
+from django.contrib.sessions.backends.base import SessionBase
+from django.utils.module_loading import import_string
+
+from callbacks import protocol
+from callbacks.base import CentrifugoProxyView
+from callbacks.protocol import (
+    ConnectRequest,
+    PublishRequest,
+    RefreshRequest,
+    RpcRequest,
+    SubRefreshRequest,
+    SubscribeRequest,
+)
+from callbacks.tokens import TokenRejected, token_verify
+from partitions.rules import Action
+from partitions.store import rules_store
+from partitions.streams import StreamUnavailable, stream_append
+
+logger = logging.getLogger("callbacks")
+_decode_connect_data = msgspec.json.Decoder(protocol.ConnectData).decode
+
+
+class ConnectView(CentrifugoProxyView):
+    """Connections without a JWT: a token in the connect data, a Django session, or anonymous."""
+
+    request_type = ConnectRequest
+    kind = "connect"
+
+    def handle(self, payload: ConnectRequest) -> bytes:
+        token = _connect_token(payload.data)
+        if token:
+            try:
+                verified = token_verify(token)
+            except TokenRejected as exc:
+                logger.info("connect refused: %s (client %s)", exc, payload.client)
+                code = protocol.DISCONNECT_TOKEN_EXPIRED if exc.expired else protocol.DISCONNECT_INVALID_TOKEN
+                return protocol.disconnect(code, str(exc))
+            meta = dict(verified.meta)
+            meta["auth"] = "token"
+            body: dict[str, Any] = {"user": verified.user, "expire_at": verified.expire_at, "meta": meta}
+            if verified.info is not None:
+                body["info"] = verified.info
+            return protocol.result(body)
+
+        user = get_user(self.request._request)
+        if user.is_authenticated:
+            session = self.request._request.session
+            roles = sorted(user.groups.values_list("name", flat=True))
+            if user.is_staff:
+                roles.append("staff")
+            return protocol.result(
+                {
+                    "user": str(user.pk),
+                    "expire_at": int(time.time()) + settings.SESSION_CONNECTION_TTL,
+                    "meta": {"roles": roles, "auth": "session", "sid": session.session_key},
+                }
+            )
+
+        if settings.ALLOW_ANONYMOUS:
+            return protocol.result({"user": ""})
+        return protocol.disconnect(protocol.DISCONNECT_UNAUTHORIZED, "unauthorized")
+
+
+def _connect_token(data: msgspec.Raw) -> str:
+    """The `token` of a connect payload `{"token": "..."}`; "" when there is none."""
+    if not data:
+        return ""
+    try:
+        return _decode_connect_data(data).token
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return ""
+
+
+class RefreshView(CentrifugoProxyView):
+    """Called when a proxy-authenticated connection reaches its expire_at."""
+
+    request_type = RefreshRequest
+    kind = "refresh"
+
+    def handle(self, payload: RefreshRequest) -> bytes:
+        meta = protocol.connection_meta(payload.meta)
+        if meta.auth == "session" and meta.sid and _session_still_valid(meta.sid, payload.user):
+            return protocol.result({"expire_at": int(time.time()) + settings.SESSION_CONNECTION_TTL})
+        # A connect-data token cannot be re-checked here (Centrifugo does not resend it): the
+        # client reconnects and presents a fresh one.
+        return protocol.result({"expired": True})
+
+
+def _session_still_valid(session_key: str, user: str) -> bool:
+    store: SessionBase = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(session_key)
+    return str(store.get("_auth_user_id", "")) == user and bool(user)
+
+
+def _roles(meta: msgspec.Raw) -> list[str]:
+    return protocol.connection_meta(meta).roles
+
+
+class SubscribeView(CentrifugoProxyView):
+    request_type = SubscribeRequest
+    kind = "subscribe"
+
+    def handle(self, payload: SubscribeRequest) -> bytes:
+        decision = rules_store.current().decide(
+            Action.SUBSCRIBE, channel=payload.channel, user=payload.user, roles=_roles(payload.meta)
+        )
+        if not decision.allowed:
+            logger.info("subscribe denied: user=%r channel=%r: %s", payload.user, payload.channel, decision.reason)
+            return protocol.DENIED
+        return protocol.EMPTY_RESULT
+
+
+class SubRefreshView(CentrifugoProxyView):
+    """Re-checks a subscription that was given an expire_at: a rule change can revoke it."""
+
+    request_type = SubRefreshRequest
+    kind = "sub_refresh"
+
+    def handle(self, payload: SubRefreshRequest) -> bytes:
+        decision = rules_store.current().decide(
+            Action.SUBSCRIBE, channel=payload.channel, user=payload.user, roles=_roles(payload.meta)
+        )
+        if not decision.allowed:
+            logger.info("sub_refresh expired: user=%r channel=%r: %s", payload.user, payload.channel, decision.reason)
+            return protocol.result({"expired": True})
+        return protocol.EMPTY_RESULT
+
+
+class PublishView(CentrifugoProxyView):
+    request_type = PublishRequest
+    kind = "publish"
+
+    def handle(self, payload: PublishRequest) -> bytes:
+        ruleset = rules_store.current()
+        decision = ruleset.decide(
+            Action.PUBLISH, channel=payload.channel, user=payload.user, roles=_roles(payload.meta)
+        )
+        if not decision.allowed:
+            logger.info("publish denied: user=%r channel=%r: %s", payload.user, payload.channel, decision.reason)
+            return protocol.DENIED
+        data = _publication_bytes(payload)
+        if data is None:
+            return protocol.error(protocol.BAD_REQUEST, "b64data is not valid base64")
+        limit = decision.rule.max_payload_bytes if decision.rule else None
+        if limit is not None and len(data) > limit:
+            return protocol.error(
+                protocol.LIMIT_EXCEEDED, f"publication data is {len(data)} bytes; the limit is {limit}"
+            )
+
+        target = ruleset.target(channel=payload.channel, user=payload.user)
+        if not target.store:
+            return protocol.EMPTY_RESULT
+        try:
+            appended = stream_append(
+                target=target, channel=payload.channel, user=payload.user, client=payload.client, data=data
+            )
+        except StreamUnavailable as exc:
+            logger.error("publish not stored, answered temporary error: channel=%r: %s", payload.channel, exc)
+            return protocol.error(protocol.STORE_UNAVAILABLE, "message store unavailable, retry later", temporary=True)
+        return protocol.result(
+            {"tags": {"stream": appended.key, "stream_id": appended.entry_id, "partition": str(target.partition)}}
+        )
+
+
+def _publication_bytes(payload: PublishRequest) -> bytes | None:
+    if payload.b64data:
+        try:
+            return base64.b64decode(payload.b64data, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    return bytes(payload.data)
+
+
+class RpcView(CentrifugoProxyView):
+    request_type = RpcRequest
+    kind = "rpc"
+
+    def handle(self, payload: RpcRequest) -> bytes:
+        return protocol.error(protocol.METHOD_NOT_FOUND, f"unknown method {payload.method!r}")

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Starts Centrifugo with centrifugo/config.json, mapping the gateway's environment onto Centrifugo's
+# own variables so each port, URL and secret has one name everywhere (local, Docker, compose).
+#
+# Why namespace_boundary is "" in config.json: every channel then belongs to `without_namespace`,
+# whose subscribe/publish proxies are on, so a pattern an operator adds in the admin (say `orders:*`)
+# works at once. With namespaces, Centrifugo would answer 102 "unknown channel" until its config was
+# edited and it restarted. The gateway's rules play the part namespaces would.
+set -o errexit -o pipefail -o nounset
+
+: "${CENTRIFUGO_TOKEN_HMAC_SECRET_KEY:?must be set (HS256 key shared with the callbacks)}"
+: "${CENTRIFUGO_PROXY_SECRET:?must be set (secret Centrifugo sends to the callbacks)}"
+: "${CENTRIFUGO_API_KEY:?must be set (key for the Centrifugo HTTP server API)}"
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+callback_url="${CALLBACK_URL:-http://127.0.0.1:${PORT:-3000}}"
+callback_url="${callback_url%/}"
+
+export CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY="$CENTRIFUGO_TOKEN_HMAC_SECRET_KEY"
+export CENTRIFUGO_VAR_PROXY_SECRET="$CENTRIFUGO_PROXY_SECRET"
+export CENTRIFUGO_HTTP_API_KEY="$CENTRIFUGO_API_KEY"
+export CENTRIFUGO_HTTP_SERVER_PORT="${CENTRIFUGO_PORT:-8000}"
+export CENTRIFUGO_CLIENT_PROXY_CONNECT_ENDPOINT="$callback_url/centrifugo/connect"
+export CENTRIFUGO_CLIENT_PROXY_REFRESH_ENDPOINT="$callback_url/centrifugo/refresh"
+export CENTRIFUGO_CHANNEL_PROXY_SUBSCRIBE_ENDPOINT="$callback_url/centrifugo/subscribe"
+export CENTRIFUGO_CHANNEL_PROXY_PUBLISH_ENDPOINT="$callback_url/centrifugo/publish"
+export CENTRIFUGO_CHANNEL_PROXY_SUB_REFRESH_ENDPOINT="$callback_url/centrifugo/sub_refresh"
+export CENTRIFUGO_RPC_PROXY_ENDPOINT="$callback_url/centrifugo/rpc"
+if [ -n "${TOKEN_AUDIENCE:-}" ]; then export CENTRIFUGO_CLIENT_TOKEN_AUDIENCE="$TOKEN_AUDIENCE"; fi
+if [ -n "${TOKEN_ISSUER:-}" ]; then export CENTRIFUGO_CLIENT_TOKEN_ISSUER="$TOKEN_ISSUER"; fi
+
+# memory: one node. redis: several nodes share PUB/SUB, history and presence through Redis.
+case "${CENTRIFUGO_ENGINE:-memory}" in
+  memory) export CENTRIFUGO_ENGINE_TYPE=memory ;;
+  redis)
+    export CENTRIFUGO_ENGINE_TYPE=redis
+    export CENTRIFUGO_ENGINE_REDIS_ADDRESS="${CENTRIFUGO_REDIS_URL:-${REDIS_URL:-redis://127.0.0.1:6379}}"
+    ;;
+  *) echo "run.sh: CENTRIFUGO_ENGINE must be 'memory' or 'redis', not '${CENTRIFUGO_ENGINE}'" >&2; exit 2 ;;
+esac
+
+bin="${CENTRIFUGO_BIN:-centrifugo}"
+# The gateway-level names above share Centrifugo's CENTRIFUGO_ prefix; drop them so Centrifugo
+# neither warns about unknown variables nor holds secrets it was not meant to have.
+unset CENTRIFUGO_TOKEN_HMAC_SECRET_KEY CENTRIFUGO_PROXY_SECRET CENTRIFUGO_API_KEY CENTRIFUGO_API_URL \
+  CENTRIFUGO_PORT CENTRIFUGO_ENGINE CENTRIFUGO_REDIS_URL CENTRIFUGO_BIN
+exec "$bin" --config "$here/config.json" "$@"

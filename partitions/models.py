@@ -1,0 +1,102 @@
+"""Rules that operators edit in the admin. Callbacks never read these tables per request: the
+compiled copy in `partitions.store` is reloaded when `RuleSetVersion` changes."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from partitions.patterns import Pattern, PatternError
+from partitions.rules import Access, PartitionKey, split_ids
+
+ACCESS_CHOICES = [(a.value, a.value.capitalize()) for a in Access]
+ID_LIST_HELP = "Separated by commas or spaces; used when access is 'users' or 'roles'."
+
+
+def validate_pattern(value: str) -> None:
+    try:
+        Pattern.parse(value)
+    except PatternError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class ChannelRule(models.Model):
+    pattern = models.CharField(
+        max_length=255,
+        unique=True,
+        validators=[validate_pattern],
+        help_text="Full channel name, `*` for any run of characters, `{user}` for the owner's id: "
+        "chat:*, orders:eu:*, inbox:{user}, news:global",
+    )
+    priority = models.IntegerField(default=100, help_text="Lower is checked first; the first enabled match decides.")
+    enabled = models.BooleanField(default=True)
+    description = models.CharField(max_length=255, blank=True)
+    subscribe_access = models.CharField(max_length=16, choices=ACCESS_CHOICES, default=Access.AUTHENTICATED)
+    subscribe_users = models.TextField(blank=True, help_text=ID_LIST_HELP)
+    subscribe_roles = models.TextField(blank=True, help_text=ID_LIST_HELP)
+    publish_access = models.CharField(max_length=16, choices=ACCESS_CHOICES, default=Access.AUTHENTICATED)
+    publish_users = models.TextField(blank=True, help_text=ID_LIST_HELP)
+    publish_roles = models.TextField(blank=True, help_text=ID_LIST_HELP)
+    max_payload_bytes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Reject publications whose data is larger than this."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "pattern"]
+
+    def __str__(self) -> str:
+        return self.pattern
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        for action in ("subscribe", "publish"):
+            access = getattr(self, f"{action}_access")
+            if access == Access.USERS and not split_ids(getattr(self, f"{action}_users")):
+                errors[f"{action}_users"] = f"List at least one user id, or pick another {action} access."
+            if access == Access.ROLES and not split_ids(getattr(self, f"{action}_roles")):
+                errors[f"{action}_roles"] = f"List at least one role, or pick another {action} access."
+            if access == Access.OWNER and "{user}" not in (self.pattern or ""):
+                errors[f"{action}_access"] = "'owner' needs a pattern with the {user} placeholder, e.g. inbox:{user}."
+        if errors:
+            raise ValidationError(errors)
+
+
+class PartitionRule(models.Model):
+    pattern = models.CharField(
+        max_length=255, unique=True, validators=[validate_pattern], help_text="Same syntax as channel rules."
+    )
+    priority = models.IntegerField(default=100, help_text="Lower is checked first.")
+    enabled = models.BooleanField(default=True)
+    stream = models.SlugField(max_length=100, help_text="Stream name; keys are <prefix>:stream:{<stream>:<partition>}.")
+    partitions = models.PositiveIntegerField(default=8, validators=[MinValueValidator(1), MaxValueValidator(1024)])
+    key = models.CharField(
+        max_length=16,
+        choices=[(k.value, k.value.capitalize()) for k in PartitionKey],
+        default=PartitionKey.CHANNEL,
+        help_text="What picks the partition: per-channel order, per-user order, or one partition.",
+    )
+    max_length = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Approximate cap on entries per partition (XADD MAXLEN ~)."
+    )
+    store = models.BooleanField(default=True, help_text="Untick to publish without storing.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "pattern"]
+
+    def __str__(self) -> str:
+        return f"{self.pattern} -> {self.stream}"
+
+
+class RuleSetVersion(models.Model):
+    """One row, bumped in the same transaction as any rule change; every process polls it."""
+
+    version = models.BigIntegerField(default=0)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"rule set v{self.version}"

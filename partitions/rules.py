@@ -1,0 +1,197 @@
+"""The compiled rule set and the decisions it makes. Pure: no Django, no I/O.
+
+A callback asks one question per request — may this user do this on this channel, and where does
+the message go — and gets an answer with a human-readable reason that the admin tester and the
+denial log share.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from partitions.patterns import Entry, Pattern, PatternIndex
+
+
+class Access(StrEnum):
+    NOBODY = "nobody"
+    ANYONE = "anyone"
+    AUTHENTICATED = "authenticated"
+    USERS = "users"
+    ROLES = "roles"
+    OWNER = "owner"
+
+
+class Action(StrEnum):
+    SUBSCRIBE = "subscribe"
+    PUBLISH = "publish"
+
+
+class PartitionKey(StrEnum):
+    CHANNEL = "channel"
+    USER = "user"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    access: Access
+    users: frozenset[str] = frozenset()
+    roles: frozenset[str] = frozenset()
+
+    def check(self, *, user: str, roles: Sequence[str], owner: str | None) -> str | None:
+        """None when allowed, otherwise what the client lacked."""
+        access = self.access
+        if access is Access.ANYONE:
+            return None
+        if access is Access.NOBODY:
+            return "nobody may"
+        if not user:
+            return "requires an authenticated user"
+        if access is Access.AUTHENTICATED:
+            return None
+        if access is Access.USERS:
+            return None if user in self.users else f"user {user!r} is not listed"
+        if access is Access.ROLES:
+            return (
+                None
+                if not self.roles.isdisjoint(roles)
+                else "requires one of the roles " + ", ".join(sorted(self.roles))
+            )
+        if owner is not None and owner == user:
+            return None
+        return f"only the owner ({owner!r}) may"
+
+    def describe(self) -> str:
+        if self.access is Access.USERS:
+            return "users " + ", ".join(sorted(self.users))
+        if self.access is Access.ROLES:
+            return "roles " + ", ".join(sorted(self.roles))
+        return {
+            Access.NOBODY: "nobody",
+            Access.ANYONE: "anyone",
+            Access.AUTHENTICATED: "authenticated users",
+            Access.OWNER: "the channel's owner",
+        }[self.access]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRule:
+    id: int
+    pattern: Pattern
+    priority: int
+    subscribe: Permission
+    publish: Permission
+    max_payload_bytes: int | None = None
+
+    def label(self) -> str:
+        return f"rule #{self.id} {self.pattern.text!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionRule:
+    id: int
+    pattern: Pattern
+    priority: int
+    stream: str
+    partitions: int
+    key: PartitionKey
+    max_length: int | None
+    store: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reason: str
+    rule: ChannelRule | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTarget:
+    """Where one publication is stored: a stream name and one of its partitions."""
+
+    stream: str
+    partition: int
+    max_length: int | None
+    store: bool
+    rule_id: int | None  # None: the built-in default
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    stream: str = "default"
+    partitions: int = 8
+    max_length: int | None = 100_000
+
+
+def stable_partition(key: str, partitions: int) -> int:
+    """CRC-32 is stable across processes and releases, unlike Python's salted hash()."""
+    if partitions <= 1:
+        return 0
+    return zlib.crc32(key.encode("utf-8")) % partitions
+
+
+def _order(rule_id: int, priority: int, pattern: Pattern) -> tuple[int, int, int]:
+    return (priority, -len(pattern.prefix), rule_id)
+
+
+@dataclass
+class RuleSet:
+    version: int
+    channel_rules: Sequence[ChannelRule]
+    partition_rules: Sequence[PartitionRule] = ()
+    defaults: Defaults = field(default_factory=Defaults)
+
+    def __post_init__(self) -> None:
+        self._channels: PatternIndex[ChannelRule] = PatternIndex(
+            Entry(r.pattern, _order(r.id, r.priority, r.pattern), r) for r in self.channel_rules
+        )
+        self._partitions: PatternIndex[PartitionRule] = PatternIndex(
+            Entry(r.pattern, _order(r.id, r.priority, r.pattern), r) for r in self.partition_rules
+        )
+
+    def decide(self, action: Action, *, channel: str, user: str, roles: Sequence[str] = ()) -> Decision:
+        found = self._channels.first(channel)
+        if found is None:
+            return Decision(False, f"no rule matches channel {channel!r}")
+        entry, owner = found
+        rule = entry.value
+        permission = rule.subscribe if action is Action.SUBSCRIBE else rule.publish
+        lacking = permission.check(user=user, roles=roles, owner=owner)
+        if lacking is None:
+            return Decision(True, f"{rule.label()} lets {permission.describe()} {action.value}", rule)
+        return Decision(False, f"{rule.label()} denies {action.value}: {lacking}", rule)
+
+    def target(self, *, channel: str, user: str) -> StreamTarget:
+        found = self._partitions.first(channel)
+        if found is None:
+            d = self.defaults
+            return StreamTarget(d.stream, stable_partition(channel, d.partitions), d.max_length, True, None)
+        rule = found[0].value
+        if rule.key is PartitionKey.CHANNEL:
+            partition = stable_partition(channel, rule.partitions)
+        elif rule.key is PartitionKey.USER:
+            partition = stable_partition(user, rule.partitions)
+        else:
+            partition = 0
+        return StreamTarget(rule.stream, partition, rule.max_length, rule.store, rule.id)
+
+
+def split_ids(text: str) -> frozenset[str]:
+    """'42, 43 alice' -> {'42', '43', 'alice'}: operators type lists separated by commas or spaces."""
+    return frozenset(part for part in text.replace(",", " ").split() if part)
+
+
+def empty_ruleset(defaults: Defaults | None = None) -> RuleSet:
+    return RuleSet(version=0, channel_rules=(), partition_rules=(), defaults=defaults or Defaults())
+
+
+def build(
+    version: int, channel_rules: Iterable[ChannelRule], partition_rules: Iterable[PartitionRule], defaults: Defaults
+) -> RuleSet:
+    return RuleSet(
+        version=version, channel_rules=tuple(channel_rules), partition_rules=tuple(partition_rules), defaults=defaults
+    )

@@ -1,0 +1,83 @@
+"""The rule set each process holds in memory, and the watcher that keeps it current.
+
+Callbacks call `rules_store.current()`: a plain attribute read, no I/O. A daemon thread polls the
+one-row RuleSetVersion table every RULES_POLL_INTERVAL and swaps in a freshly compiled rule set
+when the version moved. The database is the source of truth, and the version is bumped in the
+same transaction as the change, so no notification can be lost (a Redis pub/sub message can) and
+a replica that was down simply catches up on its next poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from django.conf import settings
+from django.db import close_old_connections, connections
+
+from partitions.rules import RuleSet
+
+logger = logging.getLogger(__name__)
+
+
+class RulesStore:
+    def __init__(self) -> None:
+        self._ruleset: RuleSet | None = None
+        self._stale = True
+        self._lock = threading.Lock()
+        self._watcher_pid: int | None = None
+
+    def current(self) -> RuleSet:
+        ruleset = self._ruleset
+        if ruleset is None or self._stale:
+            ruleset = self._reload()
+        if settings.RULES_WATCH and self._watcher_pid != os.getpid():
+            self._start_watcher()
+        return ruleset
+
+    def invalidate(self) -> None:
+        self._stale = True
+
+    def _reload(self) -> RuleSet:
+        from partitions.selectors import ruleset_load
+
+        with self._lock:
+            if self._ruleset is None or self._stale:
+                self._stale = False
+                try:
+                    self._ruleset = ruleset_load()
+                except Exception:
+                    self._stale = True
+                    raise
+                logger.info("rules loaded: version %s", self._ruleset.version)
+            return self._ruleset
+
+    def _start_watcher(self) -> None:
+        with self._lock:
+            if self._watcher_pid == os.getpid():
+                return
+            self._watcher_pid = os.getpid()  # a forked child starts its own
+        threading.Thread(target=self._watch, name="rules-watcher", daemon=True).start()
+
+    def _watch(self) -> None:
+        from partitions.selectors import ruleset_version
+
+        interval = settings.RULES_POLL_INTERVAL
+        event = threading.Event()
+        while not event.wait(interval):
+            try:
+                version = ruleset_version()
+                loaded = self._ruleset
+                if loaded is not None and version != loaded.version:
+                    self._stale = True
+                    self._reload()
+            except Exception:
+                # The database being away must not kill the watcher: keep serving the rules we
+                # have, say so, and try again on the next tick.
+                logger.warning("rules watcher: cannot read the rule set version", exc_info=True)
+                close_old_connections()
+                connections["default"].close()
+
+
+rules_store = RulesStore()

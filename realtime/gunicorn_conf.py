@@ -1,0 +1,42 @@
+"""gunicorn settings for the callback service (`gunicorn -c python:realtime.gunicorn_conf`).
+
+Why gthread: Centrifugo's Go HTTP client keeps up to 255 idle connections per host open, and the
+sync worker closes every connection after one request, so each callback would pay a new TCP
+handshake. gthread keeps connections alive (idle ones wait in a poller, not in a thread) and its
+threads overlap the Redis round trip of one request with the Python work of another.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from realtime.env import env_int, env_str
+
+bind = f"{env_str('BIND_ADDRESS', '127.0.0.1')}:{env_int('PORT', 3000, minimum=1, maximum=65535)}"
+workers = env_int("WEB_CONCURRENCY", os.cpu_count() or 2, minimum=1)
+worker_class = "gthread"
+threads = env_int("GUNICORN_THREADS", 4, minimum=1)
+# Longer than Go's idle-connection timeout (90 s), so Centrifugo, not gunicorn, closes idle
+# connections: a POST on a connection the server has just closed would fail, not be retried.
+keepalive = env_int("GUNICORN_KEEPALIVE", 120, minimum=1)
+timeout = 30
+graceful_timeout = env_int("GUNICORN_GRACEFUL_TIMEOUT", 20, minimum=1)
+worker_connections = 1000
+preload_app = True  # import Django once; nothing touches the database or Redis at import
+accesslog = "-" if env_str("ACCESS_LOG", "false") == "true" else None
+errorlog = "-"
+loglevel = env_str("LOG_LEVEL", "info").lower()
+proc_name = "realtime-callbacks"
+# supervisord is the process manager; gunicorn's own control socket (default under $HOME) is not used.
+control_socket_disable = True
+
+
+def post_worker_init(worker: Any) -> None:
+    """Load the rule set (and start its watcher) before the first request, not during it."""
+    from partitions.store import rules_store
+
+    try:
+        rules_store.current()
+    except Exception:  # the database may still be starting; the first request retries
+        worker.log.warning("rules not loaded at worker start", exc_info=True)

@@ -1,0 +1,156 @@
+"""Settings shared by every environment. All configuration comes from the environment (realtime.env)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from realtime.env import (
+    database_from_url,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY")
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "realtime",
+    "partitions",
+    "callbacks",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "realtime.urls"
+WSGI_APPLICATION = "realtime.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": database_from_url(
+        "DATABASE_URL",
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        base_dir=BASE_DIR,
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL", "redis://localhost:6379")
+# Fail fast: Centrifugo gives each proxy call 1 s, so a stalled Redis must surface as a temporary
+# error well inside that budget instead of as a proxy timeout.
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 0.25)
+REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "rtgw")
+
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"{REDIS_KEY_PREFIX}:cache",
+        "OPTIONS": {
+            "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+        },
+    }
+}
+# Sessions are read at connect time (cookie auth); the cache keeps that off the database.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+
+REST_FRAMEWORK = {
+    # The callback views authenticate Centrifugo by a shared secret, not users; skipping DRF's
+    # AnonymousUser construction keeps the hot path lean.
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_THROTTLE_CLASSES": [],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+
+# --- Centrifugo and the callbacks -------------------------------------------------------------
+# HS256 key shared with Centrifugo (client.token.hmac_secret_key) for connection and subscription JWTs.
+CENTRIFUGO_TOKEN_HMAC_SECRET_KEY = env_secret("CENTRIFUGO_TOKEN_HMAC_SECRET_KEY")
+# Centrifugo sends this in a static header on every proxy call; nothing else may call the callbacks.
+CENTRIFUGO_PROXY_SECRET = env_secret("CENTRIFUGO_PROXY_SECRET")
+CENTRIFUGO_PROXY_SECRET_HEADER = "X-Centrifugo-Proxy-Secret"
+# Key for Centrifugo's HTTP server API (server-side publishing, /health of the pair).
+CENTRIFUGO_API_KEY = env_secret("CENTRIFUGO_API_KEY", "")
+CENTRIFUGO_API_URL = env_str("CENTRIFUGO_API_URL", "http://127.0.0.1:8000")
+
+ALLOW_ANONYMOUS = env_bool("ALLOW_ANONYMOUS", True)
+# Connections authenticated by a session cookie are re-checked this often (refresh proxy).
+SESSION_CONNECTION_TTL = env_int("SESSION_CONNECTION_TTL", 900, minimum=10)
+# Optional audience/issuer that connect-data tokens must carry.
+TOKEN_AUDIENCE = env_str("TOKEN_AUDIENCE", "") or None
+TOKEN_ISSUER = env_str("TOKEN_ISSUER", "") or None
+
+# --- Streams ------------------------------------------------------------------------------
+STREAM_DEFAULT_PARTITIONS = env_int("STREAM_DEFAULT_PARTITIONS", 8, minimum=1, maximum=1024)
+STREAM_DEFAULT_MAXLEN = env_int("STREAM_DEFAULT_MAXLEN", 100_000, minimum=0)
+
+# --- Rules -------------------------------------------------------------------------------
+# How often each process looks for a newer rule set (one indexed query, off the request path).
+RULES_POLL_INTERVAL = env_float("RULES_POLL_INTERVAL", 0.5, minimum=0.05)
+RULES_WATCH = env_bool("RULES_WATCH", True)
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,0 +1,16 @@
+"""Settings for pytest: fixed test secrets, an in-memory database, no background rule watcher."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-django-secret-key-not-for-production-use")
+os.environ.setdefault("CENTRIFUGO_TOKEN_HMAC_SECRET_KEY", "test-hmac-secret-key-0123456789abcdef")
+os.environ.setdefault("CENTRIFUGO_PROXY_SECRET", "test-proxy-secret-0123456789abcdef")
+os.environ.setdefault("CENTRIFUGO_API_KEY", "test-api-key")
+os.environ.setdefault("DATABASE_URL", "sqlite:///:memory:")
+os.environ.setdefault("RULES_WATCH", "false")
+
+from realtime.settings.base import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

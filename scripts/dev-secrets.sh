@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# First run only: writes random development secrets to var/dev.env for the ones not set in the
+# environment. Both the Django settings (realtime.settings.local) and run-gateway.sh read it, so
+# Centrifugo and the callbacks always agree. Never used by the production settings.
+set -o errexit -o pipefail -o nounset
+source "$(dirname "$0")/lib.sh"
+
+file="${VAR_DIR:-$ROOT/var}/dev.env"
+[ -f "$file" ] && exit 0
+mkdir -p "$(dirname "$file")"
+rand() { "$ROOT/.venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))'; }
+umask 077
+{
+  echo "# Development secrets created by scripts/dev-secrets.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ)."
+  echo "# Delete this file to rotate them. Variables set in the environment take precedence."
+  for name in DJANGO_SECRET_KEY CENTRIFUGO_TOKEN_HMAC_SECRET_KEY CENTRIFUGO_PROXY_SECRET CENTRIFUGO_API_KEY; do
+    echo "$name=$(rand)"
+  done
+} > "$file"
+step "Created development secrets in ${file#"$ROOT"/}"
