@@ -32,9 +32,9 @@ class CentrifugoProxyView(APIView):
     header; no user authentication, permission or throttling classes run on this path.
     """
 
-    authentication_classes: ClassVar[list[Any]] = []
-    permission_classes: ClassVar[list[Any]] = []
-    throttle_classes: ClassVar[list[Any]] = []
+    authentication_classes = ()
+    permission_classes = ()
+    throttle_classes = ()
     request_type: ClassVar[type[msgspec.Struct]]
     kind: ClassVar[str]
 

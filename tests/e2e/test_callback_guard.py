@@ -1,0 +1,66 @@
+"""The callbacks as deployed (gunicorn, production settings): only Centrifugo may call them."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+import redis
+
+from tests.support.gateway import SECRETS, Gateway
+
+pytestmark = pytest.mark.e2e
+
+BODY = {"client": "c1", "transport": "websocket", "protocol": "json", "encoding": "json", "user": "42",
+        "channel": "chat:guard", "data": {"text": "hi"}}  # fmt: skip
+
+
+def post(gateway: Gateway, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(f"{gateway.callback_url}{path}", data=body, method="POST")
+    request.add_header("Content-Type", "application/json")
+    for name, value in headers.items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def stream_entries(gateway: Gateway) -> int:
+    store = redis.Redis.from_url(gateway.redis_url)
+    return sum(store.xlen(key) for key in store.scan_iter("rtgw:stream:*"))
+
+
+def test_without_the_secret_a_callback_gets_401_and_stores_nothing(gateway: Gateway) -> None:
+    before = stream_entries(gateway)
+    status, body = post(gateway, "/centrifugo/publish", json.dumps(BODY).encode(), {})
+    assert (status, body) == (401, {"error": {"code": 107, "message": "missing or wrong proxy secret"}})
+    status, _ = post(gateway, "/centrifugo/publish", json.dumps(BODY).encode(), {"X-Centrifugo-Proxy-Secret": "guess"})
+    assert status == 401
+    assert stream_entries(gateway) == before
+
+
+def test_malformed_json_gets_400_and_stores_nothing(gateway: Gateway) -> None:
+    before = stream_entries(gateway)
+    secret = {"X-Centrifugo-Proxy-Secret": SECRETS["CENTRIFUGO_PROXY_SECRET"]}
+    status, body = post(gateway, "/centrifugo/publish", b'{"channel": "chat:guard", "data": {', secret)
+    assert status == 400
+    assert body["error"]["code"] == 107  # type: ignore[index]
+    assert stream_entries(gateway) == before
+
+
+def test_with_the_secret_the_same_publish_is_stored(gateway: Gateway) -> None:
+    """The control for the two tests above: the request they send is otherwise a good one."""
+    before = stream_entries(gateway)
+    status, body = post(
+        gateway,
+        "/centrifugo/publish",
+        json.dumps(BODY).encode(),
+        {"X-Centrifugo-Proxy-Secret": SECRETS["CENTRIFUGO_PROXY_SECRET"]},
+    )
+    assert status == 200
+    assert "stream_id" in body["result"]["tags"]  # type: ignore[index]
+    assert stream_entries(gateway) == before + 1
