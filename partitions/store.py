@@ -27,6 +27,7 @@ class RulesStore:
         self._stale = True
         self._lock = threading.Lock()
         self._watcher_pid: int | None = None
+        self._stopping = threading.Event()
 
     def current(self) -> RuleSet:
         ruleset = self._ruleset
@@ -38,6 +39,10 @@ class RulesStore:
 
     def invalidate(self) -> None:
         self._stale = True
+
+    def stop(self) -> None:
+        """Ends the watcher thread (tests; a process that exits needs nothing: it is a daemon)."""
+        self._stopping.set()
 
     def _reload(self) -> RuleSet:
         from partitions.selectors import ruleset_load
@@ -64,8 +69,7 @@ class RulesStore:
         from partitions.selectors import ruleset_version
 
         interval = settings.RULES_POLL_INTERVAL
-        event = threading.Event()
-        while not event.wait(interval):
+        while not self._stopping.wait(interval):
             try:
                 version = ruleset_version()
                 loaded = self._ruleset

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from realtime.env import database_from_url, env_bool, env_int, env_secret, env_str
+
+
+def test_env_bool_accepts_only_true_or_false(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLAG", "TRUE")
+    assert env_bool("FLAG", False) is True
+    monkeypatch.setenv("FLAG", "yes")
+    with pytest.raises(ImproperlyConfigured, match="FLAG must be 'true' or 'false', not 'yes'"):
+        env_bool("FLAG", False)
+    monkeypatch.delenv("FLAG")
+    assert env_bool("FLAG", True) is True
+
+
+def test_env_int_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("N", "abc")
+    with pytest.raises(ImproperlyConfigured, match="N must be an integer, not 'abc'"):
+        env_int("N", 1)
+    monkeypatch.setenv("N", "0")
+    with pytest.raises(ImproperlyConfigured, match="N must be >= 1, not 0"):
+        env_int("N", 1, minimum=1)
+
+
+def test_a_required_variable_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOPE", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="NOPE must be set in the environment"):
+        env_str("NOPE")
+
+
+def test_secrets_can_come_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "s").write_text("from-file\n")
+    monkeypatch.setenv("S_FILE", str(tmp_path / "s"))
+    assert env_secret("S") == "from-file"
+    monkeypatch.setenv("S_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ImproperlyConfigured, match=r"S_FILE=.* cannot be read"):
+        env_secret("S")
+
+
+def test_database_urls(tmp_path: Path) -> None:
+    assert database_from_url("D", "sqlite:///var/db.sqlite3", base_dir=tmp_path)["NAME"] == tmp_path / "var/db.sqlite3"
+    assert database_from_url("D", "sqlite:////abs/db.sqlite3", base_dir=tmp_path)["NAME"] == Path("/abs/db.sqlite3")
+    pg = database_from_url("D", "postgres://u:p%40ss@db:5433/gw", base_dir=tmp_path)
+    assert (pg["ENGINE"], pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"]) == (
+        "django.db.backends.postgresql", "gw", "u", "p@ss", "db", "5433",
+    )  # fmt: skip
+    with pytest.raises(ImproperlyConfigured, match="D must be a sqlite:/// or postgres:// URL"):
+        database_from_url("D", "mysql://x/y", base_dir=tmp_path)
