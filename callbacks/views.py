@@ -25,10 +25,10 @@ from callbacks.protocol import (
     SubRefreshRequest,
     SubscribeRequest,
 )
+from callbacks.publishing import Rejected, publication_accept
 from callbacks.tokens import TokenRejected, token_verify
 from partitions.rules import Action
 from partitions.store import rules_store
-from partitions.streams import StreamUnavailable, stream_append
 
 logger = logging.getLogger("callbacks")
 _decode_connect_data = msgspec.json.Decoder(protocol.ConnectData).decode
@@ -120,6 +120,8 @@ class SubscribeView(CentrifugoProxyView):
         if not decision.allowed:
             logger.info("subscribe denied: user=%r channel=%r: %s", payload.user, payload.channel, decision.reason)
             return protocol.DENIED
+        if decision.rule is not None and decision.rule.overrides:
+            return protocol.result({"override": {k: {"value": v} for k, v in decision.rule.overrides.items()}})
         return protocol.EMPTY_RESULT
 
 
@@ -144,35 +146,20 @@ class PublishView(CentrifugoProxyView):
     kind = "publish"
 
     def handle(self, payload: PublishRequest) -> bytes:
-        ruleset = rules_store.current()
-        decision = ruleset.decide(
-            Action.PUBLISH, channel=payload.channel, user=payload.user, roles=_roles(payload.meta)
-        )
-        if not decision.allowed:
-            logger.info("publish denied: user=%r channel=%r: %s", payload.user, payload.channel, decision.reason)
-            return protocol.DENIED
         data = _publication_bytes(payload)
         if data is None:
             return protocol.error(protocol.BAD_REQUEST, "b64data is not valid base64")
-        limit = decision.rule.max_payload_bytes if decision.rule else None
-        if limit is not None and len(data) > limit:
-            return protocol.error(
-                protocol.LIMIT_EXCEEDED, f"publication data is {len(data)} bytes; the limit is {limit}"
-            )
-
-        target = ruleset.target(channel=payload.channel, user=payload.user)
-        if not target.store:
-            return protocol.EMPTY_RESULT
-        try:
-            appended = stream_append(
-                target=target, channel=payload.channel, user=payload.user, client=payload.client, data=data
-            )
-        except StreamUnavailable as exc:
-            logger.error("publish not stored, answered temporary error: channel=%r: %s", payload.channel, exc)
-            return protocol.error(protocol.STORE_UNAVAILABLE, "message store unavailable, retry later", temporary=True)
-        return protocol.result(
-            {"tags": {"stream": appended.key, "stream_id": appended.entry_id, "partition": str(target.partition)}}
+        outcome = publication_accept(
+            channel=payload.channel, user=payload.user, client=payload.client, roles=_roles(payload.meta), data=data
         )
+        if isinstance(outcome, Rejected):
+            return outcome.reply()
+        body: dict[str, Any] = {"tags": outcome.tags()} if outcome.appended else {}
+        if outcome.idempotency:
+            # Centrifugo keeps the first result under this key for a while and answers a retry
+            # with it instead of broadcasting again: subscribers see the message once too.
+            body["idempotency_key"] = outcome.idempotency
+        return protocol.result(body)
 
 
 def _publication_bytes(payload: PublishRequest) -> bytes | None:

@@ -14,6 +14,18 @@ ACCESS_CHOICES = [(a.value, a.value.capitalize()) for a in Access]
 ID_LIST_HELP = "Separated by commas or spaces; used when access is 'users' or 'roles'."
 
 
+def schema_problem(schema: object) -> str | None:
+    from jsonschema import Draft202012Validator, SchemaError
+
+    if not isinstance(schema, dict | bool):
+        return "a schema is an object (or true/false)"
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        return exc.message
+    return None
+
+
 def validate_pattern(value: str) -> None:
     try:
         Pattern.parse(value)
@@ -41,6 +53,23 @@ class ChannelRule(models.Model):
     max_payload_bytes = models.PositiveIntegerField(
         null=True, blank=True, help_text="Reject publications whose data is larger than this."
     )
+    publish_schema = models.JSONField(
+        null=True, blank=True, help_text="A JSON Schema (draft 2020-12) the publication data must satisfy."
+    )
+    publish_rate_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="At most this many publications per user (per client when anonymous)..."
+    )
+    publish_rate_window = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(1), MaxValueValidator(86_400)], help_text="...per this many seconds."
+    )
+    # Subscription options Centrifugo applies (subscribe result `override`); empty = server default.
+    presence = models.BooleanField(null=True, blank=True, help_text="Track who is subscribed (presence).")
+    join_leave = models.BooleanField(null=True, blank=True, help_text="Send join/leave events to subscribers.")
+    force_push_join_leave = models.BooleanField(
+        null=True, blank=True, help_text="Push join/leave events without the client asking."
+    )
+    force_recovery = models.BooleanField(null=True, blank=True, help_text="Recover missed publications on resubscribe.")
+    force_positioning = models.BooleanField(null=True, blank=True, help_text="Check stream position continuity.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -60,6 +89,10 @@ class ChannelRule(models.Model):
                 errors[f"{action}_roles"] = f"List at least one role, or pick another {action} access."
             if access == Access.OWNER and "{user}" not in (self.pattern or ""):
                 errors[f"{action}_access"] = "'owner' needs a pattern with the {user} placeholder, e.g. inbox:{user}."
+        if self.publish_schema is not None:
+            problem = schema_problem(self.publish_schema)
+            if problem:
+                errors["publish_schema"] = f"Not a valid JSON Schema: {problem}"
         if errors:
             raise ValidationError(errors)
 
@@ -81,6 +114,9 @@ class PartitionRule(models.Model):
     max_length = models.PositiveIntegerField(
         null=True, blank=True, help_text="Approximate cap on entries per partition (XADD MAXLEN ~)."
     )
+    max_age_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Drop entries older than this on write (XTRIM MINID ~)."
+    )
     store = models.BooleanField(default=True, help_text="Untick to publish without storing.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -100,3 +136,21 @@ class RuleSetVersion(models.Model):
 
     def __str__(self) -> str:
         return f"rule set v{self.version}"
+
+
+class RuleChange(models.Model):
+    """The audit trail: every create, change and delete of a rule, by whom, from where."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.CharField(max_length=150, help_text="Admin user, or the command that made the change.")
+    action = models.CharField(max_length=16)  # created | changed | deleted
+    kind = models.CharField(max_length=16)  # channel | partition
+    pattern = models.CharField(max_length=255)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.kind} rule {self.pattern}"

@@ -8,7 +8,7 @@ denial log share.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -78,6 +78,12 @@ class Permission:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimit:
+    count: int
+    window: int  # seconds
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelRule:
     id: int
     pattern: Pattern
@@ -85,6 +91,11 @@ class ChannelRule:
     subscribe: Permission
     publish: Permission
     max_payload_bytes: int | None = None
+    # Returns None when the data is acceptable, else what is wrong with it.
+    schema_check: Callable[[bytes], str | None] | None = None
+    rate_limit: RateLimit | None = None
+    # Centrifugo subscribe-result overrides, e.g. {"presence": True}; only the options set.
+    overrides: Mapping[str, bool] = field(default_factory=dict)
 
     def label(self) -> str:
         return f"rule #{self.id} {self.pattern.text!r}"
@@ -100,6 +111,7 @@ class PartitionRule:
     key: PartitionKey
     max_length: int | None
     store: bool = True
+    max_age_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +130,7 @@ class StreamTarget:
     max_length: int | None
     store: bool
     rule_id: int | None  # None: the built-in default
+    max_age_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +190,35 @@ class RuleSet:
             partition = stable_partition(user, rule.partitions)
         else:
             partition = 0
-        return StreamTarget(rule.stream, partition, rule.max_length, rule.store, rule.id)
+        return StreamTarget(rule.stream, partition, rule.max_length, rule.store, rule.id, rule.max_age_seconds)
+
+
+def shadowed_rules(rules: Sequence[ChannelRule]) -> dict[int, ChannelRule]:
+    """Rules that can never decide, each with the earlier rule that matches every channel it does.
+
+    Conservative: only a plain prefix rule (`chat:*`, or `*`) is taken to cover another, when the
+    other's literal prefix starts with its prefix. It never warns wrongly; it may miss exotic cases."""
+    by_prefix: dict[str, list[ChannelRule]] = {}
+    for rule in rules:
+        p = rule.pattern
+        if not p.exact and p.regex is None:
+            by_prefix.setdefault(p.prefix, []).append(rule)
+    lengths = sorted({len(prefix) for prefix in by_prefix})
+    found: dict[int, ChannelRule] = {}
+    for rule in rules:
+        order = _order(rule.id, rule.priority, rule.pattern)
+        literal = rule.pattern.prefix
+        for length in lengths:
+            if length > len(literal):
+                break
+            for cover in by_prefix.get(literal[:length], ()):
+                if cover.id != rule.id and _order(cover.id, cover.priority, cover.pattern) < order:
+                    best = found.get(rule.id)
+                    if best is None or _order(cover.id, cover.priority, cover.pattern) < _order(
+                        best.id, best.priority, best.pattern
+                    ):
+                        found[rule.id] = cover
+    return found
 
 
 def split_ids(text: str) -> frozenset[str]:

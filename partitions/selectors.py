@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
 from django.conf import settings
 
 from partitions import models
 from partitions.patterns import Pattern
 from partitions.rules import (
     Access,
+    Action,
     ChannelRule,
     Defaults,
     PartitionKey,
     PartitionRule,
     Permission,
+    RateLimit,
     RuleSet,
     build,
     split_ids,
@@ -22,6 +29,29 @@ from partitions.rules import (
 def ruleset_version() -> int:
     row = models.RuleSetVersion.objects.filter(pk=1).values_list("version", flat=True).first()
     return int(row or 0)
+
+
+OVERRIDE_FIELDS = ("presence", "join_leave", "force_push_join_leave", "force_recovery", "force_positioning")
+
+
+def compile_schema(schema: Any) -> Callable[[bytes], str | None]:
+    """A checker for publication data: None when it conforms, else the first problem and where."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema)
+
+    def check(data: bytes) -> str | None:
+        try:
+            value = msgspec.json.decode(data)
+        except msgspec.DecodeError:
+            return "data is not JSON, so it cannot match the channel's schema"
+        error = next(iter(sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))), None)
+        if error is None:
+            return None
+        where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        return f"data does not match the channel's schema at {where}: {error.message}"
+
+    return check
 
 
 def compile_channel_rule(row: models.ChannelRule) -> ChannelRule:
@@ -34,6 +64,9 @@ def compile_channel_rule(row: models.ChannelRule) -> ChannelRule:
         ),
         publish=Permission(Access(row.publish_access), split_ids(row.publish_users), split_ids(row.publish_roles)),
         max_payload_bytes=row.max_payload_bytes,
+        schema_check=compile_schema(row.publish_schema) if row.publish_schema is not None else None,
+        rate_limit=RateLimit(row.publish_rate_limit, row.publish_rate_window) if row.publish_rate_limit else None,
+        overrides={name: value for name in OVERRIDE_FIELDS if (value := getattr(row, name)) is not None},
     )
 
 
@@ -47,6 +80,7 @@ def compile_partition_rule(row: models.PartitionRule) -> PartitionRule:
         key=PartitionKey(row.key),
         max_length=row.max_length,
         store=row.store,
+        max_age_seconds=row.max_age_seconds,
     )
 
 
@@ -65,3 +99,39 @@ def ruleset_load() -> RuleSet:
     channel_rules = [compile_channel_rule(r) for r in models.ChannelRule.objects.filter(enabled=True)]
     partition_rules = [compile_partition_rule(r) for r in models.PartitionRule.objects.filter(enabled=True)]
     return build(version, channel_rules, partition_rules, default_partitioning())
+
+
+def channel_rules_shadowed() -> dict[int, ChannelRule]:
+    """Enabled rules that can never decide, each with the rule that hides it."""
+    from partitions.rules import shadowed_rules
+
+    return shadowed_rules([compile_channel_rule(r) for r in models.ChannelRule.objects.filter(enabled=True)])
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    allowed: bool
+    reason: str
+    rule_id: int | None
+    stream_key: str | None
+    partition: int | None
+    store: bool
+
+
+def rule_explain(*, channel: str, user: str, roles: list[str], action: Action) -> Explanation:
+    """What the callbacks would decide right now, and where the message would be stored."""
+    from partitions.store import rules_store
+    from partitions.streams import stream_key
+
+    ruleset = rules_store.current()
+    decision = ruleset.decide(action, channel=channel, user=user, roles=roles)
+    target = ruleset.target(channel=channel, user=user)
+    key = stream_key(target.stream, target.partition) if target.store else None
+    return Explanation(
+        allowed=decision.allowed,
+        reason=decision.reason,
+        rule_id=decision.rule.id if decision.rule else None,
+        stream_key=key if action is Action.PUBLISH else None,
+        partition=target.partition if action is Action.PUBLISH and target.store else None,
+        store=target.store,
+    )

@@ -73,14 +73,16 @@ def test_anonymous_users_cannot_publish_to_public(call: Call, redis_client: redi
 def test_a_payload_over_the_rule_limit_is_refused(call: Call, redis_client: redis.Redis) -> None:
     rule = models.ChannelRule.objects.get(pattern="chat:*")
     rule.max_payload_bytes = 16
-    services.channel_rule_save(rule=rule)
+    services.rule_save(actor="test", rule=rule)
     _status, body = call("publish", {"user": "42", "channel": "chat:x", "data": {"text": "x" * 20}})
     assert body == {"error": {"code": 106, "message": "publication data is 32 bytes; the limit is 16"}}
     assert redis_client.keys("*") == []
 
 
 def test_a_partition_rule_that_does_not_store_skips_the_write(call: Call, redis_client: redis.Redis) -> None:
-    services.partition_rule_save(rule=models.PartitionRule(pattern="chat:ephemeral:*", stream="ephemeral", store=False))
+    services.rule_save(
+        actor="test", rule=models.PartitionRule(pattern="chat:ephemeral:*", stream="ephemeral", store=False)
+    )
     status, body = call("publish", {"user": "42", "channel": "chat:ephemeral:1", "data": {}})
     assert (status, body) == (200, {"result": {}})
     assert redis_client.keys("*") == []

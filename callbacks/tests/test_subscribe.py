@@ -43,10 +43,11 @@ def test_sub_refresh_keeps_an_allowed_subscription_and_expires_a_revoked_one(cal
 def test_roles_come_from_the_connection_meta(call: Call) -> None:
     from partitions import models, services
 
-    services.channel_rule_save(
+    services.rule_save(
+        actor="test",
         rule=models.ChannelRule(
             pattern="ops:*", subscribe_access="roles", subscribe_roles="admin, oncall", publish_access="nobody"
-        )
+        ),
     )
     assert call("subscribe", {"user": "7", "channel": "ops:alerts", "meta": {"roles": ["oncall"]}}) == ALLOW
     assert call("subscribe", {"user": "7", "channel": "ops:alerts", "meta": {"roles": ["viewer"]}}) == DENY

@@ -20,7 +20,7 @@ def test_a_rule_change_bumps_the_version_and_this_process_reloads() -> None:
     before = store.current()
     assert before.decide(Action.SUBSCRIBE, channel="orders:1", user="42").allowed is False
 
-    services.channel_rule_save(rule=models.ChannelRule(pattern="orders:*", subscribe_access="authenticated"))
+    services.rule_save(actor="test", rule=models.ChannelRule(pattern="orders:*", subscribe_access="authenticated"))
 
     after = store.current()
     assert after.version == before.version + 1 == ruleset_version()
@@ -53,13 +53,13 @@ def test_the_watcher_picks_up_a_change_made_elsewhere(settings: object) -> None:
 def test_disabled_rules_are_not_loaded() -> None:
     rule = models.ChannelRule.objects.get(pattern="chat:*")
     rule.enabled = False
-    services.channel_rule_save(rule=rule)
+    services.rule_save(actor="test", rule=rule)
     assert RulesStore().current().decide(Action.SUBSCRIBE, channel="chat:1", user="42").allowed is False
 
 
 def test_deleting_a_rule_bumps_the_version() -> None:
     version = ruleset_version()
-    services.rule_delete(rule=models.ChannelRule.objects.get(pattern="chat:*"))
+    services.rule_delete(actor="test", rule=models.ChannelRule.objects.get(pattern="chat:*"))
     assert ruleset_version() == version + 1
 
 
@@ -76,5 +76,5 @@ def test_invalid_rules_are_refused_with_the_field_named(fields: dict[str, str], 
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError) as error:
-        services.channel_rule_save(rule=models.ChannelRule(**fields))
+        services.rule_save(actor="test", rule=models.ChannelRule(**fields))
     assert error_field in error.value.message_dict

@@ -154,3 +154,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# A publish retried with the same idempotency key within this many seconds is stored once.
+IDEMPOTENCY_WINDOW = env_int("IDEMPOTENCY_WINDOW", 300, minimum=1, maximum=86_400)
