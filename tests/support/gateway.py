@@ -27,10 +27,19 @@ class Gateway:
     centrifugo_port: int = field(default_factory=free_port)
     redis_port: int = field(default_factory=free_port)
     process: Process | None = None
+    shares_with: Gateway | None = None  # a replica: same database and Redis as this gateway
+
+    def replica(self, var_dir: Path) -> Gateway:
+        """Another callback service and Centrifugo node on the same database and Redis."""
+        return Gateway(var_dir=var_dir, redis_port=self.redis_port, shares_with=self)
 
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CENTRIFUGO_", "REDIS_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DJANGO_", "CENTRIFUGO_", "REDIS_", "RULES_", "DATABASE_"))
+        }
         env.update(SECRETS)
         env.update(
             {
@@ -39,7 +48,7 @@ class Gateway:
                 "CENTRIFUGO_PORT": str(self.centrifugo_port),
                 "REDIS_PORT": str(self.redis_port),
                 "DJANGO_SETTINGS_MODULE": "realtime.settings.production",
-                "DATABASE_URL": f"sqlite:///{self.var_dir / 'db.sqlite3'}",
+                "DATABASE_URL": f"sqlite:///{(self.shares_with or self).var_dir / 'db.sqlite3'}",
                 "ALLOWED_HOSTS": "127.0.0.1,localhost",
                 "CENTRIFUGO_API_URL": f"http://127.0.0.1:{self.centrifugo_port}",
                 "WEB_CONCURRENCY": "2",
@@ -47,6 +56,8 @@ class Gateway:
                 "PATH": f"{ROOT / '.venv' / 'bin'}:{ROOT / 'bin'}:{os.environ.get('PATH', '')}",
             }
         )
+        if self.shares_with is not None:
+            env["REDIS_URL"] = self.shares_with.redis_url  # set: run-gateway.sh starts no Redis of its own
         return env
 
     @property
