@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the gateway and its tests run: redis-server (always for tests; for
 # `make run` only when REDIS_URL is unset), and for the test suite nginx and PostgreSQL (the
-# multi-instance topology). Already-installed packages are skipped, so re-runs take no time.
+# multi-instance topology) and chromium (the admin browser tests). Already-installed packages are skipped, so re-runs take no time.
 # Usage: install-system-packages.sh [run|test]
 set -o errexit -o pipefail -o nounset
 source "$(dirname "$0")/lib.sh"
@@ -14,6 +14,7 @@ case "${1:-run}" in
     need redis-server /usr/bin/redis-server redis-server
     need nginx /usr/sbin/nginx nginx
     need pg_ctl /usr/lib/postgresql/15/bin/pg_ctl postgresql
+    need chromium /usr/bin/chromium chromium   # the admin browser tests (Playwright drives it)
     ;;
   *) die "usage: $0 [run|test]" ;;
 esac

@@ -37,6 +37,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ (the admin's CSS and JS) from gunicorn; other paths pass straight through.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -106,6 +108,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# Without a collectstatic run (make run, tests) WhiteNoise serves straight from the apps' folders.
+WHITENOISE_USE_FINDERS = True
 
 REST_FRAMEWORK = {
     # The callback views authenticate Centrifugo by a shared secret, not users; skipping DRF's

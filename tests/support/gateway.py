@@ -53,6 +53,9 @@ class Gateway:
                 "CENTRIFUGO_API_URL": f"http://127.0.0.1:{self.centrifugo_port}",
                 "WEB_CONCURRENCY": "2",
                 "RULES_POLL_INTERVAL": "0.2",
+                # plain http on loopback: the production default (secure cookies) would never be sent back
+                "SESSION_COOKIE_SECURE": "false",
+                "CSRF_COOKIE_SECURE": "false",
                 "PATH": f"{ROOT / '.venv' / 'bin'}:{ROOT / 'bin'}:{os.environ.get('PATH', '')}",
             }
         )
@@ -103,9 +106,10 @@ class Gateway:
         return result.stdout + result.stderr
 
     def manage(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = {**self.env, "DJANGO_SUPERUSER_PASSWORD": "operator-password-for-tests"}
         return subprocess.run(
             [sys.executable, str(ROOT / "manage.py"), *args],
-            env=self.env, capture_output=True, text=True, timeout=60, check=False, input=input,
+            env=env, capture_output=True, text=True, timeout=60, check=False, input=input,
         )  # fmt: skip
 
     def token(self, user: str, *extra: str) -> str:
