@@ -21,7 +21,7 @@ from tests.support.procs import wait_for
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PASSWORD = "operator-password-for-tests"  # noqa: S105
+PASSWORD = "operator-password-for-tests"
 # The flags this machine needs: no sandbox as root, and no background calls to the outside world.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
