@@ -17,7 +17,7 @@ import msgspec
 from callbacks import protocol
 from partitions.rules import Action, StreamTarget
 from partitions.store import rules_store
-from partitions.streams import Appended, StreamUnavailable, rate_limit_hit, stream_append
+from streams.writer import Appended, StreamUnavailable, rate_limit_hit, stream_append
 
 logger = logging.getLogger("callbacks")
 
@@ -73,7 +73,14 @@ def idempotency_key_of(data: bytes) -> str | Rejected:
 
 
 def publication_accept(
-    *, channel: str, user: str, client: str, roles: Sequence[str], data: bytes, idempotency: str = ""
+    *,
+    channel: str,
+    user: str,
+    client: str,
+    roles: Sequence[str],
+    data: bytes,
+    binary: bool = False,
+    idempotency: str = "",
 ) -> Accepted | Rejected:
     ruleset = rules_store.current()
     decision = ruleset.decide(Action.PUBLISH, channel=channel, user=user, roles=roles)
@@ -86,10 +93,10 @@ def publication_accept(
             protocol.LIMIT_EXCEEDED, f"publication data is {len(data)} bytes; the limit is {rule.max_payload_bytes}"
         )
     if rule.schema_check is not None:
-        problem = rule.schema_check(data)
+        problem = "binary data cannot match the channel's schema" if binary else rule.schema_check(data)
         if problem is not None:
             return Rejected(protocol.BAD_REQUEST, problem)
-    if not idempotency:
+    if not idempotency and not binary:
         found = idempotency_key_of(data)
         if isinstance(found, Rejected):
             return found
@@ -107,7 +114,7 @@ def publication_accept(
         if not target.store:
             return Accepted(target, None, idempotency)
         appended = stream_append(
-            target=target, channel=channel, user=user, client=client, data=data, idempotency=idempotency
+            target=target, channel=channel, user=user, client=client, data=data, idempotency=idempotency, binary=binary
         )
     except StreamUnavailable as exc:
         logger.error("publish not stored, answered a temporary error: channel=%r: %s", channel, exc)

@@ -15,7 +15,7 @@ from django.contrib.auth import get_user
 from django.contrib.sessions.backends.base import SessionBase
 from django.utils.module_loading import import_string
 
-from callbacks import protocol
+from callbacks import protocol, rpc
 from callbacks.base import CentrifugoProxyView
 from callbacks.protocol import (
     ConnectRequest,
@@ -150,7 +150,12 @@ class PublishView(CentrifugoProxyView):
         if data is None:
             return protocol.error(protocol.BAD_REQUEST, "b64data is not valid base64")
         outcome = publication_accept(
-            channel=payload.channel, user=payload.user, client=payload.client, roles=_roles(payload.meta), data=data
+            channel=payload.channel,
+            user=payload.user,
+            client=payload.client,
+            roles=_roles(payload.meta),
+            data=data,
+            binary=bool(payload.b64data),
         )
         if isinstance(outcome, Rejected):
             return outcome.reply()
@@ -176,4 +181,7 @@ class RpcView(CentrifugoProxyView):
     kind = "rpc"
 
     def handle(self, payload: RpcRequest) -> bytes:
-        return protocol.error(protocol.METHOD_NOT_FOUND, f"unknown method {payload.method!r}")
+        method = rpc.METHODS.get(payload.method)
+        if method is None:
+            return protocol.error(protocol.METHOD_NOT_FOUND, f"unknown method {payload.method!r}")
+        return method(user=payload.user, roles=_roles(payload.meta), data=bytes(payload.data))

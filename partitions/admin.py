@@ -150,7 +150,17 @@ class RuleTesterForm(forms.Form):
 class PartitionRuleForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = models.PartitionRule
-        fields = ("pattern", "priority", "enabled", "stream", "partitions", "key", "max_length", "max_age_seconds", "store")
+        fields = (
+            "pattern",
+            "priority",
+            "enabled",
+            "stream",
+            "partitions",
+            "key",
+            "max_length",
+            "max_age_seconds",
+            "store",
+        )
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]  # (untyped in the stubs) copies the form's values onto self.instance

@@ -121,7 +121,7 @@ class Explanation:
 def rule_explain(*, channel: str, user: str, roles: list[str], action: Action) -> Explanation:
     """What the callbacks would decide right now, and where the message would be stored."""
     from partitions.store import rules_store
-    from partitions.streams import stream_key
+    from streams.writer import stream_key
 
     ruleset = rules_store.current()
     decision = ruleset.decide(action, channel=channel, user=user, roles=roles)

@@ -13,8 +13,8 @@ from django.db.models import F
 from django.forms.models import model_to_dict
 
 from partitions import models
-from partitions.streams import stream_key
 from realtime.redis import get_redis
+from streams.writer import stream_key
 
 Rule = models.ChannelRule | models.PartitionRule
 AUDITED_EXCLUDE = ("id", "created_at", "updated_at")

@@ -3,10 +3,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from callbacks.server_api import PublishApiView
 from realtime.health import health
 
 urlpatterns = [
     path("centrifugo/", include("callbacks.urls")),
+    path("api/publish", PublishApiView.as_view()),
     path("health", health),
     path("admin/", admin.site.urls),
 ]

@@ -49,6 +49,7 @@ def test_binary_publications_are_stored_decoded(call: Call, redis_url: str) -> N
     assert status == 200
     [(_, fields)] = raw.xrange(body["result"]["tags"]["stream"])
     assert fields[b"data"] == b"\x00\xffbin"
+    assert fields[b"enc"] == b"binary"
 
 
 def test_bad_base64_is_a_bad_request(call: Call, redis_url: str) -> None:

@@ -7,7 +7,7 @@ from django.test import Client
 
 from partitions import models
 from partitions.selectors import ruleset_version
-from partitions.streams import stream_key
+from streams.writer import stream_key
 
 pytestmark = pytest.mark.django_db
 

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "realtime",
     "partitions",
+    "streams",
     "callbacks",
 ]
 
@@ -107,7 +108,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATIC_ROOT: Path | None = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 # Without a collectstatic run (make run, tests) WhiteNoise serves straight from the apps' folders.
 WHITENOISE_USE_FINDERS = True
 
@@ -161,3 +162,10 @@ LOGGING = {
 
 # A publish retried with the same idempotency key within this many seconds is stored once.
 IDEMPOTENCY_WINDOW = env_int("IDEMPOTENCY_WINDOW", 300, minimum=1, maximum=86_400)
+
+# --- Server API (POST /api/publish) ---------------------------------------------------------
+# Backends publish with `Authorization: Api-Key <key>`. Unset: the endpoint refuses every call.
+GATEWAY_API_KEY = env_secret("GATEWAY_API_KEY", "") or None
+# Who a server publication is, for the rules: grant this user or role publish access.
+SERVER_API_USER = env_str("SERVER_API_USER", "server")
+SERVER_API_ROLES = env_list("SERVER_API_ROLES", ["server"])

@@ -16,3 +16,6 @@ if _dev_env.is_file():
 os.environ.setdefault("DJANGO_DEBUG", "true")
 
 from realtime.settings.base import *  # noqa: E402,F403
+
+# Served from the apps' folders by WhiteNoise (WHITENOISE_USE_FINDERS); collectstatic is for images.
+STATIC_ROOT = None

@@ -21,3 +21,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # stream writer at it); Django's cache stays in-process here. The end-to-end tests run the real
 # production settings, with the Redis cache, through gunicorn.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Static files come from the apps' folders (WHITENOISE_USE_FINDERS); there is no collectstatic output.
+STATIC_ROOT = None

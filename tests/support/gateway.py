@@ -17,6 +17,7 @@ SECRETS = {
     "CENTRIFUGO_TOKEN_HMAC_SECRET_KEY": "e2e-hmac-secret-key-0123456789abcdef-0123456789abcdef-0123456789",
     "CENTRIFUGO_PROXY_SECRET": "e2e-proxy-secret-0123456789abcdef",
     "CENTRIFUGO_API_KEY": "e2e-api-key-0123456789abcdef",
+    "GATEWAY_API_KEY": "e2e-gateway-api-key-0123456789abcdef",
 }
 
 

@@ -4,7 +4,7 @@ import pytest
 import redis
 
 from partitions.rules import StreamTarget
-from partitions.streams import StreamUnavailable, stream_append, stream_key
+from streams.writer import StreamUnavailable, stream_append, stream_key
 
 
 def test_the_key_puts_each_partition_in_its_own_cluster_slot(settings: object) -> None:

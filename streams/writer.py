@@ -5,8 +5,10 @@ Key layout: `<prefix>:stream:{<stream>:<partition>}`. The braces are a Redis Clu
 partition lives in one slot, different partitions spread over the cluster, and the keys a write
 touches (the partition and its idempotency keys) always share a slot.
 
-Entry fields: channel, user, client, data (the publication's JSON as Centrifugo sent it), ts
-(server time, unix milliseconds), and idem (the idempotency key, when the publisher gave one).
+Entry fields: channel, user, client, data (the publication's JSON as Centrifugo sent it, or the
+decoded bytes of a binary publication, then marked enc=binary), ts (server time, unix
+milliseconds), and idem (the idempotency key, when the publisher gave one). The entry id Redis
+assigns is the message id: unique within its key, ordered by server time.
 
 The write is a Lua script, so trimming (MAXLEN ~ and/or MINID ~ by age) and the idempotency check
 happen atomically with the XADD, in the same single round trip as a bare XADD.
@@ -78,7 +80,14 @@ def _append_script(client: redis.Redis) -> redis.commands.core.Script:
 
 
 def stream_append(
-    *, target: StreamTarget, channel: str, user: str, client: str, data: bytes, idempotency: str = ""
+    *,
+    target: StreamTarget,
+    channel: str,
+    user: str,
+    client: str,
+    data: bytes,
+    idempotency: str = "",
+    binary: bool = False,
 ) -> Appended:
     key = stream_key(target.stream, target.partition)
     now_ms = int(time.time() * 1000)
@@ -86,6 +95,8 @@ def stream_append(
     fields: list[str | bytes] = ["channel", channel, "user", user, "client", client, "data", data, "ts", str(now_ms)]
     if idempotency:
         fields += ["idem", idempotency]
+    if binary:
+        fields += ["enc", "binary"]
     redis_client = get_redis()
     try:
         created, entry_id = _append_script(redis_client)(

@@ -1,0 +1,150 @@
+"""POST /api/publish: publishing for backend services.
+
+The message takes the same path as a client's: rules, size and schema checks, one write to the
+log (`callbacks.publishing`), and then Centrifugo's HTTP API broadcasts it with the stream id in
+its tags. If the broadcast fails after the write, the answer says so (502, temporary) and a
+retry with the same idempotency key stores nothing new and broadcasts once.
+
+    curl -X POST http://gateway:3000/api/publish \\
+      -H "Authorization: Api-Key $GATEWAY_API_KEY" -H "Idempotency-Key: order-17" \\
+      -d '{"channel": "chat:room1", "data": {"text": "hi"}}'
+"""
+
+from __future__ import annotations
+
+import hmac
+import http.client
+import logging
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import msgspec
+from django.conf import settings
+from django.http import HttpResponse
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from callbacks import protocol
+from callbacks.publishing import MAX_IDEMPOTENCY_KEY, Rejected, publication_accept
+
+logger = logging.getLogger("callbacks")
+
+STATUS_FOR = {protocol.PERMISSION_DENIED: 403, protocol.BAD_REQUEST: 400, protocol.LIMIT_EXCEEDED: 413,
+              protocol.TOO_MANY_REQUESTS: 429, protocol.STORE_UNAVAILABLE: 503}  # fmt: skip
+BROADCAST_FAILED = 1502
+
+
+class PublishBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    channel: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    data: msgspec.Raw
+    idempotency_key: Annotated[str, msgspec.Meta(max_length=MAX_IDEMPOTENCY_KEY)] = ""
+
+
+_decode_body = msgspec.json.Decoder(PublishBody).decode
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """`Authorization: Api-Key <key>`, compared in constant time with GATEWAY_API_KEY."""
+
+    keyword = "Api-Key"
+
+    def authenticate(self, request: Request) -> tuple[Any, str] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _, key = header.partition(" ")
+        if scheme != self.keyword or not key:
+            raise exceptions.NotAuthenticated(f"send 'Authorization: {self.keyword} <key>'")
+        expected = settings.GATEWAY_API_KEY
+        if not expected or not hmac.compare_digest(key.encode(), expected.encode()):
+            raise exceptions.AuthenticationFailed(
+                "wrong API key" if expected else "the server API is disabled: GATEWAY_API_KEY is not set"
+            )
+        return (settings.SERVER_API_USER, key)
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword
+
+
+def _json(body: dict[str, Any], status: int) -> HttpResponse:
+    return HttpResponse(protocol.encode(body), content_type="application/json", status=status)
+
+
+class CentrifugoUnavailable(Exception):
+    pass
+
+
+def centrifugo_publish(*, channel: str, data: bytes, tags: dict[str, str], idempotency_key: str) -> dict[str, Any]:
+    """Centrifugo's HTTP server API `publish`; raises CentrifugoUnavailable on any failure."""
+    url = urlsplit(settings.CENTRIFUGO_API_URL)
+    body: dict[str, Any] = {"channel": channel, "data": msgspec.Raw(data), "tags": tags}
+    if idempotency_key:
+        body["idempotency_key"] = idempotency_key
+    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port or 80, timeout=2)
+    try:
+        connection.request("POST", f"{url.path.rstrip('/')}/api/publish", protocol.encode(body),
+                           {"Content-Type": "application/json", "X-API-Key": settings.CENTRIFUGO_API_KEY})  # fmt: skip
+        response = connection.getresponse()
+        payload = response.read()
+    except OSError as exc:
+        raise CentrifugoUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise CentrifugoUnavailable(f"HTTP {response.status}: {payload[:200]!r}")
+    answer = msgspec.json.decode(payload)
+    if "error" in answer:
+        raise CentrifugoUnavailable(f"error {answer['error']}")
+    return dict(answer.get("result", {}))
+
+
+class PublishApiView(APIView):
+    authentication_classes = (ApiKeyAuthentication,)
+    permission_classes = ()
+    throttle_classes = ()
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]
+        if isinstance(exc, exceptions.APIException):
+            response = _json({"error": {"code": protocol.BAD_REQUEST, "message": str(exc.detail)}}, exc.status_code)
+            if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+                response.status_code = 401
+                response["WWW-Authenticate"] = ApiKeyAuthentication.keyword
+            return response
+        raise exc
+
+    def post(self, request: Request) -> HttpResponse:
+        try:
+            body = _decode_body(request.body)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            return _json({"error": {"code": protocol.BAD_REQUEST, "message": f"bad request: {exc}"}}, 400)
+        idempotency = request.META.get("HTTP_IDEMPOTENCY_KEY", "") or body.idempotency_key
+        if len(idempotency) > MAX_IDEMPOTENCY_KEY:
+            return _json({"error": {"code": protocol.BAD_REQUEST, "message": "Idempotency-Key is too long"}}, 400)
+        outcome = publication_accept(
+            channel=body.channel,
+            user=settings.SERVER_API_USER,
+            client="server-api",
+            roles=settings.SERVER_API_ROLES,
+            data=bytes(body.data),
+            idempotency=idempotency,
+        )
+        if isinstance(outcome, Rejected):
+            error = {"code": outcome.code, "message": outcome.message, "temporary": outcome.temporary}
+            return _json({"error": error}, STATUS_FOR.get(outcome.code, 400))
+        tags = outcome.tags()
+        try:
+            broadcast = centrifugo_publish(
+                channel=body.channel, data=bytes(body.data), tags=tags, idempotency_key=idempotency
+            )
+        except CentrifugoUnavailable as exc:
+            logger.error("server publish stored but not broadcast: channel=%r %s: %s", body.channel, tags, exc)
+            message = (
+                "stored but not broadcast; retry with the same idempotency key"
+                if idempotency
+                else ("stored but not broadcast; a retry without an idempotency key would store it again")
+            )
+            return _json(
+                {"error": {"code": BROADCAST_FAILED, "message": message, "temporary": True}, "tags": tags}, 502
+            )
+        duplicate = bool(outcome.appended and outcome.appended.duplicate)
+        return _json({"result": {**tags, "duplicate": duplicate, "centrifugo": broadcast}}, 200)

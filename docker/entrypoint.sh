@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Entry point of the gateway image (run under tini, see Dockerfile). One image, three roles:
+#   GATEWAY_ROLE=all (default)  Centrifugo + the callbacks in one container
+#   GATEWAY_ROLE=centrifugo     Centrifugo only (set CALLBACK_URL to the callbacks' address)
+#   GATEWAY_ROLE=callback       the callbacks (gunicorn) only
+# It sets every %(ENV_...)s that supervisord.conf uses, then runs supervisord in the foreground.
+#
+#   entrypoint.sh               start the role under supervisord
+#   entrypoint.sh healthcheck   exit 0 when /health of everything the role runs answers 200
+#   entrypoint.sh CMD ARGS...   run CMD with the same environment (e.g. python manage.py migrate)
+set -o errexit -o pipefail -o nounset
+
+app="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+die() { printf 'entrypoint: %s\n' "$*" >&2; exit 2; }
+
+role="${GATEWAY_ROLE:-all}"
+case "$role" in
+  all) run_callback=true run_centrifugo=true ;;
+  centrifugo) run_callback=false run_centrifugo=true ;;
+  callback) run_callback=true run_centrifugo=false ;;
+  *) die "GATEWAY_ROLE must be all, centrifugo or callback, not '$role'" ;;
+esac
+export GATEWAY_ROLE="$role" RUN_CALLBACK="$run_callback" RUN_CENTRIFUGO="$run_centrifugo"
+export PORT="${PORT:-3000}" CENTRIFUGO_PORT="${CENTRIFUGO_PORT:-8000}"
+
+if [ "${1:-}" = healthcheck ]; then
+  urls=()
+  if [ "$run_callback" = true ]; then urls+=("http://127.0.0.1:$PORT/health"); fi
+  if [ "$run_centrifugo" = true ]; then urls+=("http://127.0.0.1:$CENTRIFUGO_PORT/health"); fi
+  # urlopen raises on a refused connection, a timeout and any status >= 400 (the callbacks answer
+  # 503 when the database or Redis is down), so the exit code is 0 only when every check is 200.
+  exec python -c 'import sys, urllib.request
+for url in sys.argv[1:]:
+    urllib.request.urlopen(url, timeout=3).close()' "${urls[@]}"
+fi
+
+# Redis is a separate service in every container deployment: supervisord's redis program stays off.
+# (REDIS_PORT and REDIS_APPENDFSYNC only fill that program's command line, which never runs.)
+export RUN_REDIS=false REDIS_PORT="${REDIS_PORT:-6379}" REDIS_APPENDFSYNC="${REDIS_APPENDFSYNC:-everysec}"
+export VAR_DIR="${VAR_DIR:-$app/var}"
+export BIND_ADDRESS="${BIND_ADDRESS:-0.0.0.0}"
+export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-realtime.settings.production}"
+if [ "$role" = all ]; then
+  # Both halves share the container: the callbacks reach Centrifugo's server API over loopback.
+  export CENTRIFUGO_API_URL="${CENTRIFUGO_API_URL:-http://127.0.0.1:$CENTRIFUGO_PORT}"
+fi
+
+# Docker/Kubernetes secrets: NAME_FILE names a file holding NAME. Django reads NAME_FILE itself
+# (realtime.env.env_secret), but centrifugo/run.sh takes plain variables, so resolve them here.
+for name in DJANGO_SECRET_KEY CENTRIFUGO_TOKEN_HMAC_SECRET_KEY CENTRIFUGO_PROXY_SECRET CENTRIFUGO_API_KEY; do
+  file_var="${name}_FILE"
+  if [ -z "${!name:-}" ] && [ -n "${!file_var:-}" ]; then
+    [ -r "${!file_var}" ] || die "$file_var=${!file_var} cannot be read"
+    export "$name=$(<"${!file_var}")"
+  fi
+done
+
+if [ "$#" -gt 0 ]; then exec "$@"; fi
+
+# Fail here, with the variable's name, rather than in a supervisord retry loop that ends FATAL
+# while the container keeps running.
+require() {
+  local name
+  for name in "$@"; do [ -n "${!name:-}" ] || die "$name must be set (or ${name}_FILE) for GATEWAY_ROLE=$role"; done
+}
+require CENTRIFUGO_TOKEN_HMAC_SECRET_KEY CENTRIFUGO_PROXY_SECRET
+if [ "$run_callback" = true ]; then require DJANGO_SECRET_KEY; fi
+if [ "$run_centrifugo" = true ]; then require CENTRIFUGO_API_KEY; fi
+
+mkdir -p "$VAR_DIR"
+case "${MIGRATE_ON_START:-false}" in
+  true) python "$app/manage.py" migrate --no-input ;;
+  false) ;;
+  *) die "MIGRATE_ON_START must be 'true' or 'false', not '$MIGRATE_ON_START'" ;;
+esac
+
+exec supervisord -c "$app/supervisord.conf"

@@ -1,0 +1,146 @@
+"""Reading the message log: the Python API for backends, and what the `history` RPC serves.
+
+    from streams.reader import channel_history
+    page = channel_history("chat:room1", since_id="1700000000000-0", limit=100)
+    for message in page.messages:
+        handle(message.channel, message.data)      # data: the JSON bytes as published
+    next_page = channel_history("chat:room1", cursor=page.next_cursor)
+
+Where a channel's messages live follows its partition rule: one partition when the partition key
+is the channel (the default), every partition of the stream otherwise; pages are merged in entry-id
+order either way. A partition holds many channels, so a read scans at most `scan_budget` entries
+per partition and hands back a cursor to continue from: a page may be short without being last.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import cast
+
+from partitions.rules import PartitionKey
+from partitions.store import rules_store
+from realtime.redis import get_redis
+from streams.writer import stream_key
+
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    stream_key: str
+    id: str  # the Redis entry id: unique within its stream key, ordered by server time
+    channel: str
+    user: str
+    client: str
+    data: bytes
+    binary: bool
+    ts: int  # server time, unix milliseconds
+
+    def as_json(self) -> dict[str, object]:
+        body: dict[str, object] = {"id": self.id, "stream": self.stream_key, "channel": self.channel,
+                                   "user": self.user, "ts": self.ts}  # fmt: skip
+        if self.binary:
+            body["b64data"] = base64.b64encode(self.data).decode()
+        else:
+            import msgspec
+
+            body["data"] = msgspec.Raw(self.data)
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    messages: list[Message]
+    next_cursor: str | None  # None: nothing more was stored when this page was read
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def message_from_entry(key: str, entry_id: bytes | str, fields: dict[bytes, bytes]) -> Message:
+    return Message(
+        stream_key=key,
+        id=entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
+        channel=fields.get(b"channel", b"").decode(),
+        user=fields.get(b"user", b"").decode(),
+        client=fields.get(b"client", b"").decode(),
+        data=fields.get(b"data", b""),
+        binary=fields.get(b"enc") == b"binary",
+        ts=int(fields.get(b"ts", b"0")),
+    )
+
+
+def channel_stream_keys(channel: str) -> list[str]:
+    """The keys that can hold `channel`'s messages under the current partition rules."""
+    ruleset = rules_store.current()
+    target = ruleset.target(channel=channel, user="")
+    rule = next((r for r in ruleset.partition_rules if r.id == target.rule_id), None)
+    if rule is None or rule.key is PartitionKey.CHANNEL:
+        return [stream_key(target.stream, target.partition)]
+    return [stream_key(rule.stream, p) for p in range(rule.partitions)]
+
+
+def _scan(key: str, channel: str, start: str, limit: int, budget: int) -> tuple[list[Message], str | None]:
+    """Up to `limit` messages of `channel` in `key` after `start` (exclusive "(id" or inclusive
+    "ms-seq"); the second value is the last id scanned when the budget ran out first."""
+    found: list[Message] = []
+    scanned = 0
+    redis_client = get_redis()
+    while scanned < budget:
+        batch = cast(
+            "list[tuple[bytes, dict[bytes, bytes]]]",
+            redis_client.xrange(key, min=start, max="+", count=min(500, budget - scanned)),
+        )
+        if not batch:
+            return found, None
+        scanned += len(batch)
+        for entry_id, fields in batch:
+            if fields.get(b"channel") == channel.encode():
+                found.append(message_from_entry(key, entry_id, fields))
+                if len(found) == limit:
+                    return found, None
+        start = "(" + batch[-1][0].decode()
+    return found, start[1:]
+
+
+def channel_history(
+    channel: str,
+    *,
+    since_id: str | None = None,
+    since_ms: int | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+    scan_budget: int = 10_000,
+    keys: Iterable[str] | None = None,
+) -> Page:
+    """Messages of `channel` stored after `since_id` (exclusive), or at/after `since_ms`, or after
+    a previous page's `cursor`; oldest first."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    if cursor or since_id:
+        start = "(" + (cursor or since_id or "")
+    elif since_ms is not None:
+        start = f"{since_ms}-0"
+    else:
+        start = "-"
+    merged: list[Message] = []
+    cutoff: tuple[int, int] | None = None
+    for key in keys if keys is not None else channel_stream_keys(channel):
+        found, stopped_at = _scan(key, channel, start, limit, scan_budget)
+        merged.extend(found)
+        if stopped_at is not None:
+            stop = _id_key(stopped_at)
+            cutoff = stop if cutoff is None else min(cutoff, stop)
+    merged.sort(key=lambda m: _id_key(m.id))
+    if cutoff is not None:
+        # A partition was not read to its end: only what is certainly in order may be returned.
+        merged = [m for m in merged if _id_key(m.id) <= cutoff]
+    page = merged[:limit]
+    if len(merged) > limit or (len(page) == limit):
+        return Page(page, page[-1].id)
+    if cutoff is not None:
+        return Page(page, f"{cutoff[0]}-{cutoff[1]}")
+    return Page(page, None)
