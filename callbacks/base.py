@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from typing import Any, ClassVar
 
 import msgspec
@@ -15,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from callbacks import protocol
+from realtime.observability import observe_callback
 
 logger = logging.getLogger("callbacks")
 
@@ -44,6 +46,12 @@ class CentrifugoProxyView(APIView):
             cls._decode = staticmethod(msgspec.json.Decoder(cls.request_type).decode)
 
     def post(self, request: Request) -> HttpResponse:
+        started = time.perf_counter()
+        response = self._answer(request)
+        observe_callback(self.kind, started, response.content, response.status_code)
+        return response
+
+    def _answer(self, request: Request) -> HttpResponse:
         secret = request.META.get(_SECRET_META_KEY, "")
         if not hmac.compare_digest(secret.encode(), settings.CENTRIFUGO_PROXY_SECRET.encode()):
             # Centrifugo never sends a wrong secret; someone else is calling. Change nothing.

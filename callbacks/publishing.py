@@ -17,6 +17,7 @@ import msgspec
 from callbacks import protocol
 from partitions.rules import Action, StreamTarget
 from partitions.store import rules_store
+from realtime.observability import STREAM_WRITES
 from streams.writer import Appended, StreamUnavailable, rate_limit_hit, stream_append
 
 logger = logging.getLogger("callbacks")
@@ -117,6 +118,8 @@ def publication_accept(
             target=target, channel=channel, user=user, client=client, data=data, idempotency=idempotency, binary=binary
         )
     except StreamUnavailable as exc:
+        STREAM_WRITES.labels("error").inc()
         logger.error("publish not stored, answered a temporary error: channel=%r: %s", channel, exc)
         return Rejected(protocol.STORE_UNAVAILABLE, "message store unavailable, retry later", temporary=True)
+    STREAM_WRITES.labels("duplicate" if appended.duplicate else "ok").inc()
     return Accepted(target, appended, idempotency)

@@ -56,6 +56,9 @@ class RulesStore:
                     self._stale = True
                     raise
                 logger.info("rules loaded: version %s", self._ruleset.version)
+                from realtime.observability import RULES_VERSION
+
+                RULES_VERSION.set(self._ruleset.version)
             return self._ruleset
 
     def _start_watcher(self) -> None:

@@ -9,6 +9,9 @@ threads overlap the Redis round trip of one request with the Python work of anot
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from realtime.env import env_int, env_str
@@ -30,6 +33,25 @@ loglevel = env_str("LOG_LEVEL", "info").lower()
 proc_name = "realtime-callbacks"
 # supervisord is the process manager; gunicorn's own control socket (default under $HOME) is not used.
 control_socket_disable = True
+
+
+# Metrics from every worker process, added up by /metrics (prometheus_client multiprocess mode).
+# Set before the app is imported, which is when prometheus_client reads it.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
+_metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def on_starting(server: Any) -> None:
+    """A fresh metrics directory per start: old workers' files would count twice."""
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    _metrics_dir.mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def post_worker_init(worker: Any) -> None:

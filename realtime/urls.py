@@ -5,10 +5,12 @@ from django.urls import include, path
 
 from callbacks.server_api import PublishApiView
 from realtime.health import health
+from realtime.observability import metrics_view
 
 urlpatterns = [
     path("centrifugo/", include("callbacks.urls")),
     path("api/publish", PublishApiView.as_view()),
     path("health", health),
+    path("metrics", metrics_view),
     path("admin/", admin.site.urls),
 ]

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "realtime.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves /static/ (the admin's CSS and JS) from gunicorn; other paths pass straight through.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -149,13 +150,21 @@ RULES_POLL_INTERVAL = env_float("RULES_POLL_INTERVAL", 0.5, minimum=0.05)
 RULES_WATCH = env_bool("RULES_WATCH", True)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+# json: one object per line with a request id (for log shippers); plain: for a terminal.
+LOG_FORMAT = env_str("LOG_FORMAT", "json")
+if LOG_FORMAT not in ("json", "plain"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'json' or 'plain', not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "realtime.observability.RequestIdFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "realtime.observability.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

@@ -14,6 +14,7 @@ if _dev_env.is_file():
             os.environ.setdefault(_key.strip(), _value.strip())
 
 os.environ.setdefault("DJANGO_DEBUG", "true")
+os.environ.setdefault("LOG_FORMAT", "plain")
 
 from realtime.settings.base import *  # noqa: E402,F403
 

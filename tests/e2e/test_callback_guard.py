@@ -64,3 +64,27 @@ def test_with_the_secret_the_same_publish_is_stored(gateway: Gateway) -> None:
     assert status == 200
     assert "stream_id" in body["result"]["tags"]  # type: ignore[index]
     assert stream_entries(gateway) == before + 1
+
+
+def callback_counts(gateway: Gateway) -> dict[str, float]:
+    with urllib.request.urlopen(f"{gateway.callback_url}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        line.split("{")[1].split("}")[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("gateway_callbacks_total{")
+    }
+
+
+def test_metrics_add_up_every_worker(gateway: Gateway) -> None:
+    """/metrics of the gunicorn service sums its workers: every call below is counted once,
+    whichever worker answered it."""
+    before = callback_counts(gateway)
+    secret = {"X-Centrifugo-Proxy-Secret": SECRETS["CENTRIFUGO_PROXY_SECRET"]}
+    for _ in range(6):
+        post(gateway, "/centrifugo/publish", json.dumps(BODY).encode(), secret)
+    for _ in range(3):
+        post(gateway, "/centrifugo/publish", json.dumps(BODY).encode(), {})
+    after = callback_counts(gateway)
+    for labels, expected in (('kind="publish",outcome="result"', 6), ('kind="publish",outcome="unauthorized"', 3)):
+        assert after.get(labels, 0) - before.get(labels, 0) == expected

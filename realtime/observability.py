@@ -1,0 +1,120 @@
+"""Metrics and log context for the callback service.
+
+Metrics (Prometheus, GET /metrics on the callback port; keep it internal like Centrifugo's):
+  gateway_callbacks_total{kind, outcome}        outcome: result | error | disconnect | bad_request | unauthorized
+  gateway_callback_seconds{kind}                 latency of the whole view, parse to answer
+  gateway_stream_writes_total{result}           ok | duplicate | error
+  gateway_rules_version                          the rule-set version this process serves (max over processes)
+
+Under gunicorn every worker is a process: prometheus_client's multiprocess mode (a directory of
+mmap files, PROMETHEUS_MULTIPROC_DIR, prepared by realtime.gunicorn_conf) lets /metrics add them
+up. Each request id lives in a context variable so every log line of a request carries it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess as prom_multiprocess
+
+CALLBACKS = Counter("gateway_callbacks_total", "Centrifugo proxy callbacks answered", ["kind", "outcome"])
+CALLBACK_SECONDS = Histogram(
+    "gateway_callback_seconds",
+    "Time to answer a Centrifugo proxy callback",
+    ["kind"],
+    buckets=(0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.0),
+)
+STREAM_WRITES = Counter("gateway_stream_writes_total", "Appends to the message log", ["result"])
+RULES_VERSION = Gauge("gateway_rules_version", "Rule-set version served", multiprocess_mode="max")
+
+_OUTCOMES = {ord("r"): "result", ord("e"): "error", ord("d"): "disconnect"}
+
+
+def observe_callback(kind: str, started: float, body: bytes, status: int) -> None:
+    if status == 200:
+        # Replies are {"result"...}, {"error"...} or {"disconnect"...}: the 3rd byte tells which.
+        outcome = _OUTCOMES.get(body[2], "result") if len(body) > 2 else "result"
+    else:
+        outcome = "unauthorized" if status == 401 else "bad_request"
+    CALLBACKS.labels(kind, outcome).inc()
+    CALLBACK_SECONDS.labels(kind).observe(time.perf_counter() - started)
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        prom_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        data = generate_latest(registry)
+    else:
+        from prometheus_client import REGISTRY
+
+        data = generate_latest(REGISTRY)
+    return HttpResponse(data, content_type=CONTENT_TYPE_LATEST)
+
+
+# --- request ids for logs ---------------------------------------------------------------------
+# "" outside any request (start-up, the rules watcher); None inside one until an id is needed.
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default="")
+
+
+def current_request_id() -> str:
+    """The id of the request being served, made on first use (most requests never log)."""
+    value = request_id.get()
+    if value is None:
+        value = uuid.uuid4().hex[:16]
+        request_id.set(value)
+    return value or "-"
+
+
+class RequestIdMiddleware:
+    """Takes X-Request-Id from a proxy in front (nginx) or makes one when something logs; the
+    response carries it back whenever one exists."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.META.get("HTTP_X_REQUEST_ID")
+        token = request_id.set(incoming[:64] if incoming else None)
+        try:
+            response = self.get_response(request)
+            value = request_id.get()
+            if value:
+                response["X-Request-Id"] = value
+            return response
+        finally:
+            request_id.reset(token)
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts (UTC), level, logger, message, request_id, pid, exception."""
+
+    converter = time.gmtime  # type: ignore[assignment]
+
+    def format(self, record: logging.LogRecord) -> str:
+        import msgspec
+
+        body = {
+            "ts": f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%S')}.{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+            "pid": record.process,
+        }
+        if record.exc_info:
+            body["exception"] = self.formatException(record.exc_info)
+        return msgspec.json.encode(body).decode()
