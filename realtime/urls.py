@@ -12,5 +12,7 @@ urlpatterns = [
     path("api/publish", PublishApiView.as_view()),
     path("health", health),
     path("metrics", metrics_view),
+    # before the admin's catch-all: the message-log pages (streams/admin.py)
+    path("admin/streams/", include("streams.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -56,7 +56,7 @@ class Page:
     next_cursor: str | None  # None: nothing more was stored when this page was read
 
 
-def _id_key(entry_id: str) -> tuple[int, int]:
+def entry_order(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
 
@@ -132,12 +132,12 @@ def channel_history(
         found, stopped_at = _scan(key, channel, start, limit, scan_budget)
         merged.extend(found)
         if stopped_at is not None:
-            stop = _id_key(stopped_at)
+            stop = entry_order(stopped_at)
             cutoff = stop if cutoff is None else min(cutoff, stop)
-    merged.sort(key=lambda m: _id_key(m.id))
+    merged.sort(key=lambda m: entry_order(m.id))
     if cutoff is not None:
         # A partition was not read to its end: only what is certainly in order may be returned.
-        merged = [m for m in merged if _id_key(m.id) <= cutoff]
+        merged = [m for m in merged if entry_order(m.id) <= cutoff]
     page = merged[:limit]
     if len(merged) > limit or (len(page) == limit):
         return Page(page, page[-1].id)

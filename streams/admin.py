@@ -1,0 +1,52 @@
+"""The message log in the admin: every stream with its partitions and lengths, and per stream its
+newest messages and consumer groups. There is no model; these are plain views behind the admin's
+login (`admin.site.admin_view`, staff only), mounted by streams/urls.py."""
+
+from __future__ import annotations
+
+import redis
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from streams.catalog import UnknownStream, stream_specs
+from streams.display import message_time, preview
+from streams.stats import recent_messages, streams_info
+
+RECENT = 20
+
+# The index links to these pages. The admin's own templates come first in the template search
+# (django.contrib.admin precedes this app), so an app-level admin/index.html would never be used.
+if admin.site.index_template is None:
+    admin.site.index_template = "admin/streams/index.html"
+
+
+def _render(request: HttpRequest, template: str, title: str, **context: object) -> HttpResponse:
+    return TemplateResponse(request, template, {**admin.site.each_context(request), "title": title, **context})
+
+
+def stream_list_view(request: HttpRequest) -> HttpResponse:
+    try:
+        streams = streams_info(stream_specs())
+    except redis.RedisError as exc:
+        return _render(request, "admin/streams/stream_list.html", "Streams", error=exc, streams=[])
+    return _render(request, "admin/streams/stream_list.html", "Streams", streams=streams)
+
+
+def stream_detail_view(request: HttpRequest, name: str) -> HttpResponse:
+    # Message contents include private channels (inboxes): superusers only, not every staff user.
+    if not request.user.is_superuser:
+        raise PermissionDenied("only superusers may read stored messages")
+    try:
+        [spec] = stream_specs([name])
+    except UnknownStream:
+        raise Http404(f"no stream {name!r}") from None
+    title = f"Stream {name}"
+    try:
+        [stream] = streams_info([spec])
+        recent = recent_messages(spec.keys, count=RECENT)
+    except redis.RedisError as exc:
+        return _render(request, "admin/streams/stream_detail.html", title, error=exc, name=name)
+    rows = [{"message": m, "time": message_time(m), "data": preview(m)} for m in recent]
+    return _render(request, "admin/streams/stream_detail.html", title, name=name, stream=stream, recent=rows)

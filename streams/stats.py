@@ -1,0 +1,158 @@
+"""What is in the log and how far its consumers are (`manage.py stream_stats`, the admin pages).
+
+Three pipelined round trips whatever the number of keys: XINFO STREAM for every key, XINFO GROUPS
+for the keys that exist, XINFO CONSUMERS for every group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from realtime.redis import get_redis
+from streams.catalog import StreamSpec
+from streams.reader import Message, entry_order, message_from_entry
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerInfo:
+    name: str
+    pending: int
+    idle_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    name: str
+    consumers: int
+    pending: int
+    lag: int | None  # entries not yet delivered to the group; None: Redis cannot tell (or < 7.0)
+    last_delivered_id: str
+    members: list[ConsumerInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionInfo:
+    key: str
+    length: int
+    first_id: str | None
+    last_id: str | None
+    groups: list[GroupInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    name: str
+    partitions: list[PartitionInfo]
+
+    @property
+    def length(self) -> int:
+        return sum(p.length for p in self.partitions)
+
+    @property
+    def group_names(self) -> list[str]:
+        return sorted({g.name for p in self.partitions for g in p.groups})
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _first_id(entry: Any) -> str | None:
+    return _text(entry[0]) if entry else None
+
+
+def partitions_info(keys: Sequence[str], *, client: redis.Redis | None = None) -> list[PartitionInfo]:
+    client = client or get_redis()
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.xinfo_stream(key)
+    streams: dict[str, dict[str, Any]] = {}
+    for key, info in zip(keys, pipe.execute(raise_on_error=False), strict=True):
+        if isinstance(info, redis.ResponseError):
+            if "no such key" not in str(info):
+                raise info
+            continue  # nothing published to this partition yet
+        streams[key] = info
+
+    pipe = client.pipeline(transaction=False)
+    for key in streams:
+        pipe.xinfo_groups(key)
+    groups = dict(zip(streams, pipe.execute(), strict=True))
+
+    pipe = client.pipeline(transaction=False)
+    for key, key_groups in groups.items():
+        for group in key_groups:
+            pipe.xinfo_consumers(key, group["name"])
+    members = iter(pipe.execute())
+
+    found: list[PartitionInfo] = []
+    for key in keys:
+        info = streams.get(key)
+        if info is None:
+            found.append(PartitionInfo(key, 0, None, None, []))
+            continue
+        group_infos = [
+            GroupInfo(
+                name=_text(g["name"]),
+                consumers=int(g["consumers"]),
+                pending=int(g["pending"]),
+                lag=g.get("lag"),
+                last_delivered_id=_text(g["last-delivered-id"]),
+                members=[ConsumerInfo(_text(c["name"]), int(c["pending"]), int(c["idle"])) for c in next(members)],
+            )
+            for g in groups[key]
+        ]
+        found.append(
+            PartitionInfo(
+                key, int(info["length"]), _first_id(info["first-entry"]), _first_id(info["last-entry"]), group_infos
+            )
+        )
+    return found
+
+
+def streams_info(specs: Sequence[StreamSpec], *, client: redis.Redis | None = None) -> list[StreamInfo]:
+    partitions = iter(partitions_info([k for spec in specs for k in spec.keys], client=client))
+    return [StreamInfo(spec.name, [next(partitions) for _ in range(spec.partitions)]) for spec in specs]
+
+
+def recent_messages(keys: Sequence[str], *, count: int = 20, client: redis.Redis | None = None) -> list[Message]:
+    """The `count` newest messages over all `keys`, newest first."""
+    pipe = (client or get_redis()).pipeline(transaction=False)
+    for key in keys:
+        pipe.xrevrange(key, count=count)
+    merged = [
+        message_from_entry(key, entry_id, fields)
+        for key, entries in zip(keys, pipe.execute(), strict=True)
+        for entry_id, fields in entries
+    ]
+    merged.sort(key=lambda m: entry_order(m.id), reverse=True)
+    return merged[:count]
+
+
+def stats_table(streams: Sequence[StreamInfo]) -> str:
+    """One row per partition and consumer group (a partition without groups: one row)."""
+    header = ("KEY", "LENGTH", "FIRST", "LAST", "GROUP", "CONSUMERS", "PENDING", "LAG", "LAST-DELIVERED")
+    rows: list[tuple[str, ...]] = [header]
+    for stream in streams:
+        for p in stream.partitions:
+            where = (p.key, str(p.length), p.first_id or "-", p.last_id or "-")
+            if not p.groups:
+                rows.append((*where, "-", "", "", "", ""))
+            for i, g in enumerate(p.groups):
+                lag = "?" if g.lag is None else str(g.lag)
+                rows.append(
+                    (
+                        *(where if i == 0 else ("",) * 4),
+                        g.name,
+                        str(g.consumers),
+                        str(g.pending),
+                        lag,
+                        g.last_delivered_id,
+                    )
+                )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
