@@ -13,6 +13,8 @@ import sys
 
 
 def main() -> None:
+    # supervisord stops its listeners with SIGTERM like any program: exit quietly and cleanly.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     while True:
         sys.stdout.write("READY\n")
         sys.stdout.flush()
