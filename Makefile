@@ -6,7 +6,7 @@ SHELL := bash
 
 PY := .venv/bin/python
 
-.PHONY: help run test setup setup-test python centrifugo secrets lint typecheck unit e2e bench token clean
+.PHONY: help run test setup setup-test python centrifugo secrets lint typecheck unit e2e bench token clean cluster
 
 help:
 	@echo "make run    set up and run the gateway (Centrifugo :8000, callbacks :3000)"
@@ -44,6 +44,10 @@ typecheck: python
 
 bench: setup-test
 	@scripts/bench.sh
+
+# The multi-instance topology (docker-compose.multi-instance.yml) as local processes; Ctrl-C stops it.
+cluster: setup-test secrets
+	@scripts/cluster.sh
 
 token: secrets
 	@$(PY) manage.py issue_connection_token "$${USER:?usage: make token USER=alice}"

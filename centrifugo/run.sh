@@ -20,6 +20,8 @@ export CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY="$CENTRIFUGO_TOKEN_HMAC_SECRET_KE
 export CENTRIFUGO_VAR_PROXY_SECRET="$CENTRIFUGO_PROXY_SECRET"
 export CENTRIFUGO_HTTP_API_KEY="$CENTRIFUGO_API_KEY"
 export CENTRIFUGO_HTTP_SERVER_PORT="${CENTRIFUGO_PORT:-8000}"
+# Same listen address as gunicorn: loopback for local runs, 0.0.0.0 in the image (entrypoint).
+export CENTRIFUGO_HTTP_SERVER_ADDRESS="${BIND_ADDRESS:-127.0.0.1}"
 export CENTRIFUGO_CLIENT_PROXY_CONNECT_ENDPOINT="$callback_url/centrifugo/connect"
 export CENTRIFUGO_CLIENT_PROXY_REFRESH_ENDPOINT="$callback_url/centrifugo/refresh"
 export CENTRIFUGO_CHANNEL_PROXY_SUBSCRIBE_ENDPOINT="$callback_url/centrifugo/subscribe"

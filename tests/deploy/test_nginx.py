@@ -203,13 +203,15 @@ def test_server_api_and_metrics_stay_internal(nginx: Nginx, centrifugo: Centrifu
     assert http_status(f"http://127.0.0.1:{centrifugo.port}/metrics") == 200
 
 
-def test_admin_server_proxies_the_admin_and_health_only(nginx: Nginx, stub_callback: StubCallback) -> None:
+def test_admin_server_proxies_the_admin_static_and_health_only(nginx: Nginx, stub_callback: StubCallback) -> None:
     base = f"http://127.0.0.1:{nginx.admin_port}"
     with urllib.request.urlopen(f"{base}/admin/login/", timeout=5) as response:
         echoed = json.loads(response.read())
     # The Host keeps its port: Django builds redirects and checks CSRF origins from it.
     assert echoed == {"path": "/admin/login/", "host": f"127.0.0.1:{nginx.admin_port}"}
     assert http_status(f"{base}/health") == 200
+    with urllib.request.urlopen(f"{base}/static/admin/css/base.css", timeout=5) as response:
+        assert json.loads(response.read())["path"] == "/static/admin/css/base.css"
     before = list(stub_callback.paths)
     assert http_status(f"{base}/centrifugo/connect") == 404
     assert stub_callback.paths == before, "the proxy endpoints must not be reachable through the admin server"

@@ -1,0 +1,79 @@
+"""`make cluster`: start the multi-instance topology (tests/cluster/topology.py), print where
+everything is, run until SIGINT/SIGTERM, then stop it all. scripts/cluster.sh runs this.
+
+    python -m tests.cluster               # start, print the URLs, run until Ctrl-C
+    python -m tests.cluster manage ARGS   # manage.py against the running cluster's database
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tests.cluster.ports import Ports
+from tests.cluster.topology import Cluster
+from tests.support.procs import ROOT
+
+
+def step(message: str) -> None:
+    """scripts/lib.sh's `step`, for the same look in `make cluster`'s output."""
+    print(f"\033[1m==> {message}\033[0m", file=sys.stderr, flush=True)
+
+
+def note(message: str) -> None:
+    print(f"    {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str]) -> int:
+    env = dict(os.environ)
+    var_dir = Path(env.get("CLUSTER_DIR") or ROOT / "var" / "cluster").resolve()
+    cluster = Cluster(var_dir=var_dir, ports=Ports.from_env(env), env=env, progress=step)
+    if argv[:1] == ["manage"]:
+        if not (cluster.postgres.folder / "password").exists():
+            raise SystemExit(f"no cluster in {var_dir}: start it first (make cluster)")
+        result = cluster.manage(*argv[1:], input=None if sys.stdin.isatty() else sys.stdin.read())
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        return result.returncode
+
+    def interrupted(signum: int, frame: object) -> None:
+        # Ctrl-C reaches make and the shell too, which may pass it on: stop once, in peace.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
+    code = 0
+    try:
+        cluster.start()
+        step("The cluster is up (Ctrl-C stops it)")
+        for line in cluster.summary():
+            note(line)
+        note("an admin user: scripts/cluster.sh manage createsuperuser")
+        note("a token:       scripts/cluster.sh manage issue_connection_token alice")
+        while not (dead := [p for p in cluster.processes() if not p.alive()]):
+            time.sleep(0.5)
+        step(f"{dead[0].log_path.stem} exited; stopping the cluster")
+        note(dead[0].tail())
+        code = 1
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        step("Stopping the cluster")
+        cluster.stop()
+        step("Stopped")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

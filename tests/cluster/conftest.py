@@ -1,0 +1,35 @@
+"""The cluster, started once per module: the topology `make cluster` runs, on free loopback ports,
+with throwaway secrets and its PostgreSQL in a fresh temporary folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.ports import Ports
+from tests.cluster.topology import Cluster
+from tests.support.gateway import SECRETS
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    # The pytest process carries the test settings' variables; the cluster must see only its own.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "CENTRIFUGO_", "REDIS_", "RULES_", "DATABASE_", "GATEWAY_"))
+    }
+    env.update(SECRETS, WEB_CONCURRENCY="1", RULES_POLL_INTERVAL="0.2", ACCESS_LOG="true")
+    # Not under pytest's temporary folder: that one is private to us, and PostgreSQL runs as another user.
+    pg_dir = Path(tempfile.mkdtemp(prefix="cluster-pg-"))
+    topology = Cluster(var_dir=tmp_path_factory.mktemp("cluster"), ports=Ports.free(), env=env, pg_dir=pg_dir)
+    try:
+        yield topology.start()
+    finally:
+        topology.stop()
+        shutil.rmtree(pg_dir, ignore_errors=True)
