@@ -12,6 +12,7 @@ import msgspec
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -45,6 +46,14 @@ class CentrifugoProxyView(APIView):
         if hasattr(cls, "request_type"):
             cls._decode = staticmethod(msgspec.json.Decoder(cls.request_type).decode)
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """Instead of DRF's per-request negotiation, versioning, authentication, permission and
+        throttle steps: the shared secret (checked in `_answer`) is the only authentication, and
+        every answer is JSON in the protocol's shape. DRF's own errors (405) still render."""
+        self.format_kwarg = None
+        request.accepted_renderer = _RENDERER
+        request.accepted_media_type = JSON
+
     def post(self, request: Request) -> HttpResponse:
         started = time.perf_counter()
         response = self._answer(request)
@@ -73,4 +82,5 @@ class CentrifugoProxyView(APIView):
     _decode: Any
 
 
+_RENDERER = JSONRenderer()
 _SECRET_META_KEY = "HTTP_" + settings.CENTRIFUGO_PROXY_SECRET_HEADER.upper().replace("-", "_")

@@ -56,9 +56,12 @@ class ConnectView(CentrifugoProxyView):
                 body["info"] = verified.info
             return protocol.result(body)
 
-        user = get_user(self.request._request)
+        request = self.request._request
+        # The fast path (callbacks.middleware) skips SessionMiddleware: read the cookie here.
+        request.session = _session_store(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+        user = get_user(request)
         if user.is_authenticated:
-            session = self.request._request.session
+            session = request.session
             roles = sorted(user.groups.values_list("name", flat=True))
             if user.is_staff:
                 roles.append("staff")
@@ -100,9 +103,13 @@ class RefreshView(CentrifugoProxyView):
         return protocol.result({"expired": True})
 
 
-def _session_still_valid(session_key: str, user: str) -> bool:
+def _session_store(session_key: str | None) -> SessionBase:
     store: SessionBase = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(session_key)
-    return str(store.get("_auth_user_id", "")) == user and bool(user)
+    return store
+
+
+def _session_still_valid(session_key: str, user: str) -> bool:
+    return bool(user) and str(_session_store(session_key).get("_auth_user_id", "")) == user
 
 
 def _roles(meta: msgspec.Raw) -> list[str]:
