@@ -1,5 +1,10 @@
 """What every proxy callback shares: only Centrifugo may call, the body must be the protocol's,
-the answer is the protocol's. Subclasses implement `handle(payload) -> bytes`."""
+the answer is the protocol's. Subclasses implement `handle(payload) -> bytes`.
+
+`proxy_answer` is that shared step, used by the DRF view below and by the WSGI fast path in
+`callbacks.fastpath` (which serves the hot proxy calls in production without Django's request
+cycle), so both answer byte for byte alike.
+"""
 
 from __future__ import annotations
 
@@ -22,10 +27,30 @@ from realtime.observability import observe_callback
 logger = logging.getLogger("callbacks")
 
 JSON = "application/json"
+SECRET_META_KEY = "HTTP_" + settings.CENTRIFUGO_PROXY_SECRET_HEADER.upper().replace("-", "_")
+_NO_SECRET = protocol.error(protocol.BAD_REQUEST, "missing or wrong proxy secret")
+_TOO_BIG = protocol.error(protocol.LIMIT_EXCEEDED, "request body too large")
 
 
 def reply(body: bytes, status: int = 200) -> HttpResponse:
     return HttpResponse(body, content_type=JSON, status=status)
+
+
+def secret_ok(secret: str) -> bool:
+    return hmac.compare_digest(secret.encode(), settings.CENTRIFUGO_PROXY_SECRET.encode())
+
+
+def proxy_answer(view: CentrifugoProxyView, body: bytes, *, secret: str, remote: str) -> tuple[int, bytes]:
+    """(HTTP status, reply body) for one proxy call: secret, then decode, then the view's handle()."""
+    if not secret_ok(secret):
+        # Centrifugo never sends a wrong secret; someone else is calling. Change nothing.
+        logger.warning("%s: rejected a call without the proxy secret from %s", view.kind, remote)
+        return 401, _NO_SECRET
+    try:
+        payload = view._decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return 400, protocol.error(protocol.BAD_REQUEST, f"bad request: {exc}")
+    return 200, view.handle(payload)
 
 
 class CentrifugoProxyView(APIView):
@@ -48,33 +73,24 @@ class CentrifugoProxyView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         """Instead of DRF's per-request negotiation, versioning, authentication, permission and
-        throttle steps: the shared secret (checked in `_answer`) is the only authentication, and
-        every answer is JSON in the protocol's shape. DRF's own errors (405) still render."""
+        throttle steps: the shared secret is the only authentication, and every answer is JSON
+        in the protocol's shape. DRF's own errors (405) still render."""
         self.format_kwarg = None
         request.accepted_renderer = _RENDERER
         request.accepted_media_type = JSON
 
     def post(self, request: Request) -> HttpResponse:
         started = time.perf_counter()
-        response = self._answer(request)
-        observe_callback(self.kind, started, response.content, response.status_code)
-        return response
-
-    def _answer(self, request: Request) -> HttpResponse:
-        secret = request.META.get(_SECRET_META_KEY, "")
-        if not hmac.compare_digest(secret.encode(), settings.CENTRIFUGO_PROXY_SECRET.encode()):
-            # Centrifugo never sends a wrong secret; someone else is calling. Change nothing.
-            logger.warning(
-                "%s: rejected a call without the proxy secret from %s", self.kind, request.META.get("REMOTE_ADDR")
-            )
-            return reply(protocol.error(protocol.BAD_REQUEST, "missing or wrong proxy secret"), status=401)
         try:
-            payload = self._decode(request.body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            return reply(protocol.error(protocol.BAD_REQUEST, f"bad request: {exc}"), status=400)
+            body = request.body
         except RequestDataTooBig:
-            return reply(protocol.error(protocol.LIMIT_EXCEEDED, "request body too large"), status=413)
-        return reply(self.handle(payload))
+            status, answer = 413, _TOO_BIG
+        else:
+            status, answer = proxy_answer(
+                self, body, secret=request.META.get(SECRET_META_KEY, ""), remote=request.META.get("REMOTE_ADDR", "")
+            )
+        observe_callback(self.kind, started, answer, status)
+        return reply(answer, status)
 
     def handle(self, payload: Any) -> bytes:
         raise NotImplementedError
@@ -83,4 +99,3 @@ class CentrifugoProxyView(APIView):
 
 
 _RENDERER = JSONRenderer()
-_SECRET_META_KEY = "HTTP_" + settings.CENTRIFUGO_PROXY_SECRET_HEADER.upper().replace("-", "_")

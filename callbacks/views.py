@@ -57,9 +57,7 @@ class ConnectView(CentrifugoProxyView):
             return protocol.result(body)
 
         request = self.request._request
-        # The fast path (callbacks.middleware) skips SessionMiddleware: read the cookie here.
-        request.session = _session_store(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
-        user = get_user(request)
+        user = get_user(request)  # from the session cookie Centrifugo forwards (http_headers: Cookie)
         if user.is_authenticated:
             session = request.session
             roles = sorted(user.groups.values_list("name", flat=True))

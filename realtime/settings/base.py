@@ -38,8 +38,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "realtime.observability.RequestIdMiddleware",
-    # /centrifugo/* skips everything below (see the module's docstring); the rest is for the admin.
-    "callbacks.middleware.ProxyFastPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves /static/ (the admin's CSS and JS) from gunicorn; other paths pass straight through.
     "whitenoise.middleware.WhiteNoiseMiddleware",
