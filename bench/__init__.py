@@ -1,0 +1,1 @@
+"""Benchmarks: `scripts/bench.sh` (or `make bench`) runs them; see bench/README.md."""

@@ -1,0 +1,132 @@
+"""Per-request CPU cost of the callback stack without any HTTP server: the WSGI application that
+gunicorn serves (bench.gateway.wsgi: realtime.wsgi's fast path plus the bench routes) called in a
+loop with a prepared environ. What gunicorn, sockets and threads add is then the difference to the
+HTTP figures. Part of `--tuning`.
+
+Run as `python -m bench.inprocess PATH...` in a process whose environment names the settings
+(bench.gateway.settings; BENCH_MIDDLEWARE=false for the variant without middleware); it prints one
+JSON object: {path: median microseconds of CPU per request}.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from bench.targets import ROOT, Context
+
+# (label, path, through Django?, what it is)
+VARIANTS = (
+    ("publish", "/centrifugo/publish", False, "as shipped: the WSGI fast path, handle(), Lua XADD"),
+    ("publish-noop", "/centrifugo/publish-noop", False, "the fast path, decode + rule decision, no XADD"),
+    ("publish-drf", "/centrifugo/publish-drf", True, "the DRF PublishView through Django's request cycle"),
+    ("publish-plain", "/centrifugo/publish-plain", True, "the same answer in a plain Django function view"),
+)
+
+
+def _environ(path: str, body: bytes, secret: str) -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "3000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1:3000",
+        "HTTP_USER_AGENT": "Go-http-client/1.1",  # what Centrifugo sends
+        "HTTP_ACCEPT_ENCODING": "gzip",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_X_CENTRIFUGO_PROXY_SECRET": secret,
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+    }
+
+
+def _caller(path: str) -> Callable[[], None]:
+    from bench.callbacks import publish_body
+    from bench.gateway.wsgi import application as app
+
+    body, secret = publish_body(), os.environ["CENTRIFUGO_PROXY_SECRET"]
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        statuses.append(status)
+
+    def call() -> None:
+        result = app(_environ(path, body, secret), start_response)
+        b"".join(result)
+        close = getattr(result, "close", None)  # Django's responses have one, the fast path's list not
+        if close is not None:
+            close()
+
+    call()
+    if statuses[-1] != "200 OK":
+        raise RuntimeError(f"{path} answered {statuses[-1]}")
+    return call
+
+
+def measure(paths: Iterable[str], *, rounds: int = 9, calls: int = 400) -> dict[str, float]:
+    """Median CPU microseconds per request for each path; the paths interleave round by round."""
+    callers = {path: _caller(path) for path in paths}
+    for call in callers.values():  # warm caches, connections, the script SHA
+        for _ in range(200):
+            call()
+    samples: dict[str, list[float]] = {path: [] for path in callers}
+    gc.collect()
+    for _ in range(rounds):
+        for path, call in callers.items():
+            started = time.process_time()
+            for _ in range(calls):
+                call()
+            samples[path].append((time.process_time() - started) / calls * 1e6)
+    return {path: round(statistics.median(values), 1) for path, values in samples.items()}
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    """Both middleware variants, each in its own process (Django is configured once per process)."""
+    results: dict[str, Any] = {}
+    for middleware in (True, False):
+        env = {
+            **ctx.gateway_env("bench.gateway.settings"),
+            "BENCH_MIDDLEWARE": "true" if middleware else "false",
+            "RULES_WATCH": "false",  # no poller thread taking the GIL mid-sample
+            "LOG_LEVEL": "WARNING",
+        }
+        # Without middleware only the views Django serves change.
+        paths = [path for _, path, django, _ in VARIANTS if middleware or django]
+        argv = [str(ctx.venv_bin / "python"), "-m", "bench.inprocess", *paths]
+        out = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+        if out.returncode != 0:
+            raise RuntimeError(f"bench.inprocess failed:\n{out.stderr[-3000:]}")
+        per_path = json.loads(out.stdout.strip().splitlines()[-1])
+        key = "with_middleware" if middleware else "without_middleware"
+        results[key] = {label: per_path[path] for label, path, _, _ in VARIANTS if path in per_path}
+    return results
+
+
+def table(results: dict[str, Any]) -> str:
+    base = results["with_middleware"]["publish"]
+    head = f"{'variant':<16} {'middleware':<10} {'cpu us/req':>10} {'vs publish':>10}  what"
+    lines = [head, "-" * (len(head) + 50)]
+    for key, label in (("with_middleware", "shipped"), ("without_middleware", "none")):
+        for name, _, _, what in VARIANTS:
+            if name in results[key]:
+                us = results[key][name]
+                lines.append(f"{name:<16} {label:<10} {us:>10.0f} {us / base:>9.2f}x  {what}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(sys.argv[1:])))

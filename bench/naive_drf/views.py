@@ -1,0 +1,53 @@
+"""The naive publish callback: what a first DRF version of the Node service tends to look like."""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from typing import Any
+
+import redis
+from django.conf import settings
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+redis_client = redis.Redis.from_url(settings.REDIS_URL)
+
+
+class PublishSerializer(serializers.Serializer[dict[str, Any]]):
+    client = serializers.CharField(required=False, allow_blank=True)
+    channel = serializers.CharField(max_length=1024)
+    user = serializers.CharField(allow_blank=True)
+    data = serializers.JSONField()
+
+
+class PublishView(APIView):
+    def post(self, request: Request) -> Response:
+        if request.headers.get("X-Centrifugo-Proxy-Secret") != settings.CENTRIFUGO_PROXY_SECRET:
+            return Response({"error": {"code": 107, "message": "wrong secret"}}, status=status.HTTP_401_UNAUTHORIZED)
+        serializer = PublishSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        publication = serializer.validated_data
+        channel = publication["channel"]
+        if not publication["user"] or not channel.startswith(("chat:", "public:")):
+            return Response({"error": {"code": 103, "message": "permission denied"}})
+        partition = zlib.crc32(channel.encode()) % 8
+        key = f"rtgw:stream:{{{channel.split(':')[0]}:{partition}}}"
+        entry_id = redis_client.xadd(
+            key,
+            {
+                "channel": channel,
+                "user": publication["user"],
+                "client": publication.get("client", ""),
+                "data": json.dumps(publication["data"]),
+                "ts": str(int(time.time() * 1000)),
+            },
+            maxlen=100_000,
+            approximate=True,
+        )
+        return Response(
+            {"result": {"tags": {"stream": key, "stream_id": entry_id.decode(), "partition": str(partition)}}}
+        )
