@@ -150,17 +150,7 @@ class RuleTesterForm(forms.Form):
 class PartitionRuleForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = models.PartitionRule
-        fields = (
-            "pattern",
-            "priority",
-            "enabled",
-            "stream",
-            "partitions",
-            "key",
-            "max_length",
-            "max_age_seconds",
-            "store",
-        )
+        fields = models.PARTITION_RULE_FIELDS
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]  # (untyped in the stubs) copies the form's values onto self.instance
@@ -174,17 +164,7 @@ class PartitionRuleForm(forms.ModelForm):  # type: ignore[type-arg]
 @admin.register(models.PartitionRule)
 class PartitionRuleAdmin(RuleAdmin):
     form = PartitionRuleForm
-    list_display = (
-        "pattern",
-        "priority",
-        "enabled",
-        "stream",
-        "partitions",
-        "key",
-        "max_length",
-        "max_age_seconds",
-        "store",
-    )
+    list_display = models.PARTITION_RULE_FIELDS
     list_editable = ("priority", "enabled")
     search_fields = ("pattern", "stream")
 

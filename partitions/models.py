@@ -97,6 +97,20 @@ class ChannelRule(models.Model):
             raise ValidationError(errors)
 
 
+# What an operator sets on a partition rule (admin form, list and the rules file alike).
+PARTITION_RULE_FIELDS = (
+    "pattern",
+    "priority",
+    "enabled",
+    "stream",
+    "partitions",
+    "key",
+    "max_length",
+    "max_age_seconds",
+    "store",
+)
+
+
 class PartitionRule(models.Model):
     pattern = models.CharField(
         max_length=255, unique=True, validators=[validate_pattern], help_text="Same syntax as channel rules."

@@ -46,13 +46,7 @@ def connects(cluster: Cluster, node: int) -> float:
 async def can_subscribe(url: str, user: str, channel: str) -> bool:
     client = await clients.connected(url, token=token(user))
     try:
-        events = clients.SubEvents()
-        sub = client.new_subscription(channel, events)
-        await sub.subscribe()
-        ready = asyncio.ensure_future(sub.ready(timeout=10))
-        await asyncio.wait([ready, events.unsubscribed], return_when=asyncio.FIRST_COMPLETED)
-        await asyncio.gather(ready, return_exceptions=True)
-        return not events.unsubscribed.done()
+        return (await clients.try_subscribe(client, channel))[0]
     finally:
         await client.disconnect()
 

@@ -80,3 +80,14 @@ async def connect_refused(url: str, *, token: str = "", data: Any = None) -> Dis
         return await asyncio.wait_for(events.disconnected, 10)
     finally:
         await client.disconnect()
+
+
+async def try_subscribe(client: Client, channel: str) -> tuple[bool, SubEvents]:
+    """(subscribed?, events): waits for whichever comes first, the subscription or its refusal."""
+    events = SubEvents()
+    sub = client.new_subscription(channel, events)
+    await sub.subscribe()
+    ready = asyncio.ensure_future(sub.ready(timeout=10))
+    await asyncio.wait([ready, events.unsubscribed], return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.gather(ready, return_exceptions=True)
+    return not events.unsubscribed.done(), events

@@ -47,13 +47,8 @@ def subscribe_and_publish(url: str, token: str, channel: str) -> tuple[bool, boo
 async def _subscribe_and_publish(url: str, token: str, channel: str) -> tuple[bool, bool]:
     client = await clients.connected(url, token=token)
     try:
-        events = clients.SubEvents()
-        sub = client.new_subscription(channel, events)
-        await sub.subscribe()
-        ready = asyncio.ensure_future(sub.ready(timeout=10))
-        await asyncio.wait([ready, events.unsubscribed], return_when=asyncio.FIRST_COMPLETED)
-        await asyncio.gather(ready, return_exceptions=True)
-        if events.unsubscribed.done():
+        subscribed, events = await clients.try_subscribe(client, channel)
+        if not subscribed:
             return False, False
         await client.publish(channel, {"move": "e4"})
         pub = await asyncio.wait_for(events.publications.get(), 10)

@@ -36,13 +36,7 @@ def replica(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Itera
 async def can_subscribe(url: str, token: str, channel: str) -> bool:
     client = await clients.connected(url, token=token)
     try:
-        events = clients.SubEvents()
-        sub = client.new_subscription(channel, events)
-        await sub.subscribe()
-        ready = asyncio.ensure_future(sub.ready(timeout=10))
-        await asyncio.wait([ready, events.unsubscribed], return_when=asyncio.FIRST_COMPLETED)
-        await asyncio.gather(ready, return_exceptions=True)
-        return not events.unsubscribed.done()
+        return (await clients.try_subscribe(client, channel))[0]
     finally:
         await client.disconnect()
 
