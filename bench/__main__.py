@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.metadata
 import json
 import os
 import platform
@@ -34,12 +35,6 @@ def _version(argv: list[str]) -> str:
 
 
 def machine() -> dict[str, Any]:
-    import django
-    import gunicorn
-    import msgspec
-    import redis
-    import rest_framework
-
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -48,19 +43,23 @@ def machine() -> dict[str, Any]:
         ),
         "?",
     )
+    packages = ("django", "djangorestframework", "gunicorn", "redis", "hiredis", "msgspec")
     return {
         "cpus": os.cpu_count(),
         "cpu_model": cpu,
         "python": platform.python_version(),
-        "django": django.__version__,
-        "djangorestframework": rest_framework.VERSION,
-        "gunicorn": gunicorn.__version__,
-        "redis_py": redis.__version__,
-        "msgspec": msgspec.__version__,
+        **{name: _package_version(name) for name in packages},
         "node": _version(["node", "--version"]),
         "redis_server": _version(["redis-server", "--version"]),
         "wrk": wrk_version(),
     }
+
+
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "missing"
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -17,12 +17,12 @@ from typing import Any
 from realtime.env import env_int, env_str
 
 bind = f"{env_str('BIND_ADDRESS', '127.0.0.1')}:{env_int('PORT', 3000, minimum=1, maximum=65535)}"
-# Measured on 2 cores (wrk, publish callback, reuse_port): 3 workers x 2 threads 3,373-3,404 req/s,
-# 2 x 4 2,940-3,203, 2 x 2 3,032-3,152, 2 x 8 3,180-3,347. One more process than cores keeps a core
-# busy while another process waits on Redis; few threads per process keep GIL hand-offs rare.
-workers = env_int("WEB_CONCURRENCY", (os.cpu_count() or 2) + 1, minimum=1)
+# Layouts are a small lever (bench/ --tuning, 2 cores): in a 6-round paired A/B, 2 workers x 4
+# threads did 1.06x the publishes of 3 x 2 at 9% less CPU per request (465 vs 513 us); single 6 s
+# runs had pointed the other way, within the machine's noise. Workers = cores, 4 threads each.
+workers = env_int("WEB_CONCURRENCY", os.cpu_count() or 2, minimum=1)
 worker_class = "gthread"
-threads = env_int("GUNICORN_THREADS", 2, minimum=1)
+threads = env_int("GUNICORN_THREADS", 4, minimum=1)
 # Longer than Go's idle-connection timeout (90 s), so Centrifugo, not gunicorn, closes idle
 # connections: a POST on a connection the server has just closed would fail, not be retried.
 keepalive = env_int("GUNICORN_KEEPALIVE", 120, minimum=1)

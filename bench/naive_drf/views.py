@@ -21,7 +21,8 @@ class PublishSerializer(serializers.Serializer[dict[str, Any]]):
     client = serializers.CharField(required=False, allow_blank=True)
     channel = serializers.CharField(max_length=1024)
     user = serializers.CharField(allow_blank=True)
-    data = serializers.JSONField()
+    # The field shadows Serializer.data only in the stubs: DRF's metaclass moves fields out of the class.
+    data = serializers.JSONField()  # type: ignore[assignment]
 
 
 class PublishView(APIView):
@@ -48,6 +49,5 @@ class PublishView(APIView):
             maxlen=100_000,
             approximate=True,
         )
-        return Response(
-            {"result": {"tags": {"stream": key, "stream_id": entry_id.decode(), "partition": str(partition)}}}
-        )
+        stream_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        return Response({"result": {"tags": {"stream": key, "stream_id": stream_id, "partition": str(partition)}}})
