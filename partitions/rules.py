@@ -226,10 +226,6 @@ def split_ids(text: str) -> frozenset[str]:
     return frozenset(part for part in text.replace(",", " ").split() if part)
 
 
-def empty_ruleset(defaults: Defaults | None = None) -> RuleSet:
-    return RuleSet(version=0, channel_rules=(), partition_rules=(), defaults=defaults or Defaults())
-
-
 def build(
     version: int, channel_rules: Iterable[ChannelRule], partition_rules: Iterable[PartitionRule], defaults: Defaults
 ) -> RuleSet:

@@ -35,17 +35,7 @@ from partitions.selectors import OVERRIDE_FIELDS
 CHANNEL_KEYS = {"pattern", "priority", "enabled", "description", "subscribe", "publish", "max_payload_bytes",
                 "publish_schema", "publish_rate_limit", "subscription"}  # fmt: skip
 PERMISSION_KEYS = {"access", "users", "roles"}
-PARTITION_KEYS = {
-    "pattern",
-    "priority",
-    "enabled",
-    "stream",
-    "partitions",
-    "key",
-    "max_length",
-    "max_age_seconds",
-    "store",
-}
+PARTITION_KEYS = set(models.PARTITION_RULE_FIELDS)
 
 
 class RulesFileError(Exception):

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
 
+import msgspec
+
 from partitions.rules import PartitionKey
 from partitions.store import rules_store
 from realtime.redis import get_redis
@@ -44,8 +46,6 @@ class Message:
         if self.binary:
             body["b64data"] = base64.b64encode(self.data).decode()
         else:
-            import msgspec
-
             body["data"] = msgspec.Raw(self.data)
         return body
 
