@@ -1,6 +1,6 @@
-"""Per-request CPU cost of the callback stack without any HTTP server: the WSGI application that
-gunicorn serves (bench.gateway.wsgi: realtime.wsgi's fast path plus the bench routes) called in a
-loop with a prepared environ. What gunicorn, sockets and threads add is then the difference to the
+"""Per-request CPU cost of the callback stack without any HTTP server: the ASGI application that
+gunicorn serves (bench.gateway.asgi: realtime.asgi's fast path plus the bench routes) awaited in a
+loop on uvloop with a prepared scope. What gunicorn and sockets add is then the difference to the
 HTTP figures. Part of `--tuning`.
 
 Run as `python -m bench.inprocess PATH...` in a process whose environment names the settings
@@ -10,8 +10,8 @@ JSON object: {path: median microseconds of CPU per request}.
 
 from __future__ import annotations
 
+import asyncio
 import gc
-import io
 import json
 import os
 import statistics
@@ -25,61 +25,75 @@ from bench.targets import ROOT, Context
 
 # (label, path, through Django?, what it is)
 VARIANTS = (
-    ("publish", "/centrifugo/publish", False, "as shipped: the WSGI fast path, handle(), Lua XADD"),
+    ("publish", "/centrifugo/publish", False, "as shipped: the ASGI fast path, handle_async(), XADD"),
     ("publish-noop", "/centrifugo/publish-noop", False, "the fast path, decode + rule decision, no XADD"),
     ("publish-drf", "/centrifugo/publish-drf", True, "the DRF PublishView through Django's request cycle"),
     ("publish-plain", "/centrifugo/publish-plain", True, "the same answer in a plain Django function view"),
 )
 
 
-def _environ(path: str, body: bytes, secret: str) -> dict[str, Any]:
+def _scope(path: str, body: bytes, secret: str) -> dict[str, Any]:
     return {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": path,
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "3000",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "HTTP_HOST": "127.0.0.1:3000",
-        "HTTP_USER_AGENT": "Go-http-client/1.1",  # what Centrifugo sends
-        "HTTP_ACCEPT_ENCODING": "gzip",
-        "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": str(len(body)),
-        "HTTP_X_CENTRIFUGO_PROXY_SECRET": secret,
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": sys.stderr,
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "server": ("127.0.0.1", 3000),
+        "client": ("127.0.0.1", 40000),
+        "headers": [
+            (b"host", b"127.0.0.1:3000"),
+            (b"user-agent", b"Go-http-client/1.1"),  # what Centrifugo sends
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json"),
+            (b"x-centrifugo-proxy-secret", secret.encode()),
+            (b"accept-encoding", b"gzip"),
+        ],
     }
 
 
-def _caller(path: str) -> Callable[[], None]:
+def _caller(path: str, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
     from bench.callbacks import publish_body
-    from bench.gateway.wsgi import application as app
+    from bench.gateway.asgi import application as app
 
     body, secret = publish_body(), os.environ["CENTRIFUGO_PROXY_SECRET"]
-    statuses: list[str] = []
+    statuses: list[int] = []
+    request = {"type": "http.request", "body": body, "more_body": False}
 
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        statuses.append(status)
+    async def receive() -> dict[str, Any]:
+        if not received:
+            received.append(True)
+            return request
+        await asyncio.Event().wait()  # no disconnect: Django's listener waits here until cancelled
+        raise AssertionError("unreachable")
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    received: list[bool] = []
 
     def call() -> None:
-        result = app(_environ(path, body, secret), start_response)
-        b"".join(result)
-        close = getattr(result, "close", None)  # Django's responses have one, the fast path's list not
-        if close is not None:
-            close()
+        received.clear()
+        loop.run_until_complete(app(_scope(path, body, secret), receive, send))
 
     call()
-    if statuses[-1] != "200 OK":
+    if statuses[-1] != 200:
         raise RuntimeError(f"{path} answered {statuses[-1]}")
     return call
 
 
 def measure(paths: Iterable[str], *, rounds: int = 9, calls: int = 400) -> dict[str, float]:
     """Median CPU microseconds per request for each path; the paths interleave round by round."""
-    callers = {path: _caller(path) for path in paths}
+    import uvloop
+
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    callers = {path: _caller(path, loop) for path in paths}
     for call in callers.values():  # warm caches, connections, the script SHA
         for _ in range(200):
             call()

@@ -81,6 +81,7 @@ class Target:
     env: Mapping[str, str] = field(default_factory=dict)
     processes: str = ""
     args: tuple[str, ...] = ()  # extra gunicorn options; on the command line they override the config file
+    app: str = ""  # the application to serve, when not the default for its settings
 
     def server(self, ctx: Context) -> Server:
         port = free_port()
@@ -90,17 +91,22 @@ class Target:
                 "-c",
                 "python:realtime.gunicorn_conf",
                 *self.args,
-                "bench.gateway.wsgi:application" if self.settings.startswith("bench.") else "realtime.wsgi:application",
+                self.app
+                or (
+                    "bench.gateway.asgi:application"
+                    if self.settings.startswith("bench.")
+                    else "realtime.asgi:application"
+                ),
             ]
             env = {**ctx.gateway_env(self.settings), "PORT": str(port), **self.env}
         elif self.kind == "granian":
-            # A Rust HTTP server hosting the same WSGI app (only when granian is installed; --tuning).
+            # A Rust HTTP server hosting the same ASGI app (only when granian is installed; --tuning).
             argv = [
                 str(ctx.venv_bin / "python"),
                 "-m",
                 "granian",
                 "--interface",
-                "wsgi",
+                "asgi",
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -109,7 +115,7 @@ class Target:
                 "--log-level",
                 "warning",
                 *self.args,
-                "realtime.wsgi:application",
+                "realtime.asgi:application",
             ]
             env = {**ctx.gateway_env(self.settings), **self.env}
         elif self.kind == "naive-drf":
@@ -149,21 +155,21 @@ def naive_env(ctx: Context) -> dict[str, str]:
 
 
 def shipped_layout() -> str:
-    """Workers x threads that realtime.gunicorn_conf picks on this machine (its defaults, not the
-    caller's WEB_CONCURRENCY / GUNICORN_THREADS, which the servers never see: see Context.base_env)."""
-    saved = {name: os.environ.pop(name) for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS") if name in os.environ}
+    """The process layout realtime.gunicorn_conf picks on this machine (its defaults, not the
+    caller's WEB_CONCURRENCY, which the servers never see: see Context.base_env)."""
+    saved = {name: os.environ.pop(name) for name in ("WEB_CONCURRENCY",) if name in os.environ}
     try:
         conf = importlib.import_module("realtime.gunicorn_conf")
-        return f"{conf.workers}w x {conf.threads}t"
+        return f"{conf.workers}w {conf.worker_class}"
     finally:
         os.environ.update(saved)
 
 
-# No WEB_CONCURRENCY / GUNICORN_THREADS: the config's own defaults are what ships.
+# No WEB_CONCURRENCY: the config's own defaults are what ships.
 OURS = Target(
     "ours",
     "gateway",
-    "gateway as shipped: gunicorn -c realtime.gunicorn_conf (its defaults), realtime.wsgi, production settings",
+    "gateway as shipped: gunicorn -c realtime.gunicorn_conf (its defaults), realtime.asgi, production settings",
     processes=shipped_layout(),
 )
 OURS_NOOP = Target(
@@ -208,16 +214,12 @@ def _variant(
     summary: str,
     *,
     workers: int | None = None,
-    threads: int | None = None,
     args: tuple[str, ...] = (),
     path: str = PUBLISH,
     processes: str = "",
+    app: str = "",
 ) -> Target:
-    env = {}
-    if workers is not None:
-        env["WEB_CONCURRENCY"] = str(workers)
-    if threads is not None:
-        env["GUNICORN_THREADS"] = str(threads)
+    env = {"WEB_CONCURRENCY": str(workers)} if workers is not None else {}
     return Target(
         name,
         "gateway",
@@ -225,41 +227,47 @@ def _variant(
         path=path,
         settings="bench.gateway.settings",
         env=env,
-        processes=processes or (f"{workers}w x {threads}t" if workers and threads else OURS.processes),
+        processes=processes or (f"{workers}w asgi" if workers else OURS.processes),
         args=args,
+        app=app,
     )
 
 
 TUNING = (
     OURS,
-    *(
-        _variant(f"ours-w{w}t{t}", f"gthread, {w} workers x {t} threads", workers=w, threads=t)
-        for w, t in ((2, 1), (2, 2), (2, 4), (2, 8), (3, 1), (4, 1))
-    ),
+    *(_variant(f"ours-w{w}", f"asgi, {w} worker processes", workers=w) for w in (1, 3, 4)),
     _variant(
         "ours-shared-socket",
         "the shipped layout without reuse_port: all workers accept from one socket",
         args=("-c", "python:bench.gateway.gunicorn_shared_socket"),
     ),
     _variant(
-        "ours-sync-w3",
-        "sync workers (no keep-alive: a TCP connect per request)",
-        workers=3,
-        threads=1,
-        args=("--worker-class", "sync"),
-        processes="3w sync",
+        "gthread-django",
+        "before: gthread 2 workers x 4 threads, plain Django WSGI (the DRF view, no fast path)",
+        workers=2,
+        args=("--worker-class", "gthread", "--threads", "4"),
+        app="bench.gateway.wsgi:application",
+        processes="2w x 4t",
     ),
-    _variant("ours-django-drf", "the DRF PublishView through Django's request cycle", path="/centrifugo/publish-drf"),
-    _variant("ours-plain-django", "the same handle() in a plain Django view", path="/centrifugo/publish-plain"),
+    _variant(
+        "ours-django-drf",
+        "the DRF PublishView through the bridge and Django's request cycle",
+        path="/centrifugo/publish-drf",
+    ),
+    _variant(
+        "ours-plain-django",
+        "the same handle() in a plain Django view, through the bridge",
+        path="/centrifugo/publish-plain",
+    ),
     OURS_NOOP,
 )
 if importlib.util.find_spec("granian") is not None:
     TUNING += (
         Target(
-            "granian-w2t4",
+            "granian-w2",
             "granian",
-            "the same app under granian --interface wsgi, 2 workers x 4 blocking threads",
-            args=("--workers", "2", "--blocking-threads", "4"),
-            processes="2w x 4t",
+            "the same ASGI app under granian --interface asgi, 2 workers",
+            args=("--workers", "2"),
+            processes="2w",
         ),
     )

@@ -1,7 +1,7 @@
 """What every proxy callback shares: only Centrifugo may call, the body must be the protocol's,
 the answer is the protocol's. Subclasses implement `handle(payload) -> bytes`.
 
-`proxy_answer` is that shared step, used by the DRF view below and by the WSGI fast path in
+`proxy_payload` is that shared step, used by the DRF view below and by the ASGI fast path in
 `callbacks.fastpath` (which serves the hot proxy calls in production without Django's request
 cycle), so both answer byte for byte alike.
 """
@@ -40,16 +40,23 @@ def secret_ok(secret: str) -> bool:
     return hmac.compare_digest(secret.encode(), settings.CENTRIFUGO_PROXY_SECRET.encode())
 
 
-def proxy_answer(view: CentrifugoProxyView, body: bytes, *, secret: str, remote: str) -> tuple[int, bytes]:
-    """(HTTP status, reply body) for one proxy call: secret, then decode, then the view's handle()."""
+def proxy_payload(view: CentrifugoProxyView, body: bytes, *, secret: str, remote: str) -> Any:
+    """The decoded request struct of one proxy call, or the (HTTP status, reply body) refusing it."""
     if not secret_ok(secret):
         # Centrifugo never sends a wrong secret; someone else is calling. Change nothing.
         logger.warning("%s: rejected a call without the proxy secret from %s", view.kind, remote)
         return 401, _NO_SECRET
     try:
-        payload = view._decode(body)
+        return view._decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         return 400, protocol.error(protocol.BAD_REQUEST, f"bad request: {exc}")
+
+
+def proxy_answer(view: CentrifugoProxyView, body: bytes, *, secret: str, remote: str) -> tuple[int, bytes]:
+    """(HTTP status, reply body) for one proxy call: secret, then decode, then the view's handle()."""
+    payload = proxy_payload(view, body, secret=secret, remote=remote)
+    if isinstance(payload, tuple):
+        return payload
     return 200, view.handle(payload)
 
 
@@ -65,6 +72,10 @@ class CentrifugoProxyView(APIView):
     throttle_classes = ()
     request_type: ClassVar[type[msgspec.Struct]]
     kind: ClassVar[str]
+    # How the ASGI fast path runs the handler: False, on the event loop (`handle_async`; the
+    # default runs `handle`, which must then do no blocking I/O); True, `handle` in a thread
+    # (it reads the database or uses redis-py).
+    blocking: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -94,6 +105,9 @@ class CentrifugoProxyView(APIView):
 
     def handle(self, payload: Any) -> bytes:
         raise NotImplementedError
+
+    async def handle_async(self, payload: Any) -> bytes:
+        return self.handle(payload)
 
     _decode: Any
 

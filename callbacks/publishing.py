@@ -11,14 +11,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
 from callbacks import protocol
-from partitions.rules import Action, StreamTarget
+from partitions.rules import Action, ChannelRule, StreamTarget
 from partitions.store import rules_store
-from realtime.observability import STREAM_WRITES
-from streams.writer import Appended, StreamUnavailable, rate_limit_hit, stream_append
+from realtime.observability import count_stream_write
+from streams.writer import (
+    Appended,
+    StreamUnavailable,
+    rate_limit_hit,
+    rate_limit_hit_async,
+    stream_append,
+    stream_append_async,
+)
 
 logger = logging.getLogger("callbacks")
 
@@ -73,16 +81,54 @@ def idempotency_key_of(data: bytes) -> str | Rejected:
     return key
 
 
-def publication_accept(
-    *,
-    channel: str,
-    user: str,
-    client: str,
-    roles: Sequence[str],
-    data: bytes,
-    binary: bool = False,
-    idempotency: str = "",
-) -> Accepted | Rejected:
+@dataclass(slots=True)  # not frozen: frozen dataclasses set each field through object.__setattr__
+class _Write:
+    """A publication that passed every check and is ready to be stored."""
+
+    rule: ChannelRule
+    target: StreamTarget
+    channel: str
+    user: str
+    client: str
+    data: bytes
+    binary: bool
+    idempotency: str
+
+    def append_kwargs(self) -> dict[str, Any]:
+        return {
+            "target": self.target, "channel": self.channel, "user": self.user, "client": self.client,
+            "data": self.data, "idempotency": self.idempotency, "binary": self.binary,
+        }  # fmt: skip
+
+    def rate_kwargs(self) -> dict[str, Any] | None:
+        limit = self.rule.rate_limit
+        if limit is None:
+            return None
+        return {"rule_id": self.rule.id, "who": self.user or f"client:{self.client}", "limit": limit.count,
+                "window": limit.window}  # fmt: skip
+
+    def rate_limited(self) -> Rejected:
+        limit = self.rule.rate_limit
+        assert limit is not None
+        return Rejected(
+            protocol.TOO_MANY_REQUESTS, f"rate limit: {limit.count} publications per {limit.window} s", True
+        )
+
+    def stored(self, appended: Appended | None) -> Accepted:
+        if appended is not None:
+            count_stream_write("duplicate" if appended.duplicate else "ok")
+        return Accepted(self.target, appended, self.idempotency)
+
+    def unavailable(self, exc: StreamUnavailable) -> Rejected:
+        count_stream_write("error")
+        logger.error("publish not stored, answered a temporary error: channel=%r: %s", self.channel, exc)
+        return Rejected(protocol.STORE_UNAVAILABLE, "message store unavailable, retry later", temporary=True)
+
+
+def _check(
+    *, channel: str, user: str, client: str, roles: Sequence[str], data: bytes, binary: bool, idempotency: str
+) -> _Write | Rejected:
+    """Every decision that needs no I/O: permission, size, schema, the idempotency key, the target."""
     ruleset = rules_store.current()
     decision = ruleset.decide(Action.PUBLISH, channel=channel, user=user, roles=roles)
     rule = decision.rule
@@ -102,24 +148,60 @@ def publication_accept(
         if isinstance(found, Rejected):
             return found
         idempotency = found
-
     target = ruleset.target(channel=channel, user=user)
+    return _Write(rule, target, channel, user, client, data, binary, idempotency)
+
+
+def publication_accept(
+    *,
+    channel: str,
+    user: str,
+    client: str,
+    roles: Sequence[str],
+    data: bytes,
+    binary: bool = False,
+    idempotency: str = "",
+) -> Accepted | Rejected:
+    """Decide and store one publication, blocking (redis-py): the server API, the DRF view."""
+    write = _check(
+        channel=channel, user=user, client=client, roles=roles, data=data, binary=binary, idempotency=idempotency
+    )
+    if isinstance(write, Rejected):
+        return write
     try:
-        if rule.rate_limit is not None and rate_limit_hit(
-            rule_id=rule.id, who=user or f"client:{client}", limit=rule.rate_limit.count, window=rule.rate_limit.window
-        ):
-            limit = rule.rate_limit
-            return Rejected(
-                protocol.TOO_MANY_REQUESTS, f"rate limit: {limit.count} publications per {limit.window} s", True
-            )
-        if not target.store:
-            return Accepted(target, None, idempotency)
-        appended = stream_append(
-            target=target, channel=channel, user=user, client=client, data=data, idempotency=idempotency, binary=binary
-        )
+        rate = write.rate_kwargs()
+        if rate is not None and rate_limit_hit(**rate):
+            return write.rate_limited()
+        if not write.target.store:
+            return write.stored(None)
+        return write.stored(stream_append(**write.append_kwargs()))
     except StreamUnavailable as exc:
-        STREAM_WRITES.labels("error").inc()
-        logger.error("publish not stored, answered a temporary error: channel=%r: %s", channel, exc)
-        return Rejected(protocol.STORE_UNAVAILABLE, "message store unavailable, retry later", temporary=True)
-    STREAM_WRITES.labels("duplicate" if appended.duplicate else "ok").inc()
-    return Accepted(target, appended, idempotency)
+        return write.unavailable(exc)
+
+
+async def publication_accept_async(
+    *,
+    channel: str,
+    user: str,
+    client: str,
+    roles: Sequence[str],
+    data: bytes,
+    binary: bool = False,
+    idempotency: str = "",
+) -> Accepted | Rejected:
+    """`publication_accept` on the event loop (the proxy fast path): the same checks, the same
+    command, sent on the worker's auto-pipelined Redis connection."""
+    write = _check(
+        channel=channel, user=user, client=client, roles=roles, data=data, binary=binary, idempotency=idempotency
+    )
+    if isinstance(write, Rejected):
+        return write
+    try:
+        rate = write.rate_kwargs()
+        if rate is not None and await rate_limit_hit_async(**rate):
+            return write.rate_limited()
+        if not write.target.store:
+            return write.stored(None)
+        return write.stored(await stream_append_async(**write.append_kwargs()))
+    except StreamUnavailable as exc:
+        return write.unavailable(exc)

@@ -25,7 +25,7 @@ from callbacks.protocol import (
     SubRefreshRequest,
     SubscribeRequest,
 )
-from callbacks.publishing import Rejected, publication_accept
+from callbacks.publishing import Accepted, Rejected, publication_accept, publication_accept_async
 from callbacks.tokens import TokenRejected, token_verify
 from partitions.rules import Action
 from partitions.store import rules_store
@@ -91,6 +91,7 @@ class RefreshView(CentrifugoProxyView):
 
     request_type = RefreshRequest
     kind = "refresh"
+    blocking = True  # the session store
 
     def handle(self, payload: RefreshRequest) -> bytes:
         meta = protocol.connection_meta(payload.meta)
@@ -153,23 +154,33 @@ class PublishView(CentrifugoProxyView):
     def handle(self, payload: PublishRequest) -> bytes:
         data = _publication_bytes(payload)
         if data is None:
-            return protocol.error(protocol.BAD_REQUEST, "b64data is not valid base64")
-        outcome = publication_accept(
-            channel=payload.channel,
-            user=payload.user,
-            client=payload.client,
-            roles=_roles(payload.meta),
-            data=data,
-            binary=bool(payload.b64data),
-        )
-        if isinstance(outcome, Rejected):
-            return outcome.reply()
-        body: dict[str, Any] = {"tags": outcome.tags()} if outcome.appended else {}
-        if outcome.idempotency:
-            # Centrifugo keeps the first result under this key for a while and answers a retry
-            # with it instead of broadcasting again: subscribers see the message once too.
-            body["idempotency_key"] = outcome.idempotency
-        return protocol.result(body)
+            return _BAD_B64
+        return _publish_reply(publication_accept(**_publication(payload, data)))
+
+    async def handle_async(self, payload: PublishRequest) -> bytes:
+        data = _publication_bytes(payload)
+        if data is None:
+            return _BAD_B64
+        return _publish_reply(await publication_accept_async(**_publication(payload, data)))
+
+
+_BAD_B64 = protocol.error(protocol.BAD_REQUEST, "b64data is not valid base64")
+
+
+def _publication(payload: PublishRequest, data: bytes) -> dict[str, Any]:
+    return {"channel": payload.channel, "user": payload.user, "client": payload.client,
+            "roles": _roles(payload.meta), "data": data, "binary": bool(payload.b64data)}  # fmt: skip
+
+
+def _publish_reply(outcome: Accepted | Rejected) -> bytes:
+    if isinstance(outcome, Rejected):
+        return outcome.reply()
+    body: dict[str, Any] = {"tags": outcome.tags()} if outcome.appended else {}
+    if outcome.idempotency:
+        # Centrifugo keeps the first result under this key for a while and answers a retry
+        # with it instead of broadcasting again: subscribers see the message once too.
+        body["idempotency_key"] = outcome.idempotency
+    return protocol.result(body)
 
 
 def _publication_bytes(payload: PublishRequest) -> bytes | None:
@@ -184,6 +195,7 @@ def _publication_bytes(payload: PublishRequest) -> bytes | None:
 class RpcView(CentrifugoProxyView):
     request_type = RpcRequest
     kind = "rpc"
+    blocking = True  # history reads the streams through redis-py
 
     def handle(self, payload: RpcRequest) -> bytes:
         method = rpc.METHODS.get(payload.method)

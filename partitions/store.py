@@ -9,6 +9,7 @@ a replica that was down simply catches up on its next poll.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -32,10 +33,19 @@ class RulesStore:
     def current(self) -> RuleSet:
         ruleset = self._ruleset
         if ruleset is None or self._stale:
+            if ruleset is not None and _on_event_loop():
+                # The database is not for the event loop (Django refuses it there): serve the rules
+                # we hold; the fast path reloads them in a thread first (see `needs_load`).
+                return ruleset
             ruleset = self._reload()
         if settings.RULES_WATCH and self._watcher_pid != os.getpid():
             self._start_watcher()
         return ruleset
+
+    @property
+    def needs_load(self) -> bool:
+        """True when current() would read the database (nothing loaded yet, or invalidated)."""
+        return self._ruleset is None or self._stale
 
     def invalidate(self) -> None:
         self._stale = True
@@ -85,6 +95,14 @@ class RulesStore:
                 logger.warning("rules watcher: cannot read the rule set version", exc_info=True)
                 close_old_connections()
                 connections["default"].close()
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 rules_store = RulesStore()

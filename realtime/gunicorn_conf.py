@@ -1,9 +1,13 @@
 """gunicorn settings for the callback service (`gunicorn -c python:realtime.gunicorn_conf`).
 
-Why gthread: Centrifugo's Go HTTP client keeps up to 255 idle connections per host open, and the
-sync worker closes every connection after one request, so each callback would pay a new TCP
-handshake. gthread keeps connections alive (idle ones wait in a poller, not in a thread) and its
-threads overlap the Redis round trip of one request with the Python work of another.
+Why the `asgi` worker (gunicorn's own asyncio worker, on uvloop, with the C HTTP parser): every
+publish waits on a callback, and most of a callback's cost was the HTTP server, not our code.
+Measured on this 2-core machine with the same publish path (bench/, paired runs): gthread, 2
+workers x 4 threads, did ~3,200-3,600 publishes/s at ~460-525 us of server CPU per publish; this
+worker answers on an event loop, keeps idle connections for free (Centrifugo's Go client keeps up
+to 255 open per host), and lets one worker's concurrent publishes share one Redis write
+(realtime.redis_async). Django's own views (connect, the admin, the server API) run in asgiref's
+thread as usual.
 """
 
 from __future__ import annotations
@@ -17,12 +21,11 @@ from typing import Any
 from realtime.env import env_int, env_str
 
 bind = f"{env_str('BIND_ADDRESS', '127.0.0.1')}:{env_int('PORT', 3000, minimum=1, maximum=65535)}"
-# Layouts are a small lever (bench/ --tuning, 2 cores): in a 6-round paired A/B, 2 workers x 4
-# threads did 1.06x the publishes of 3 x 2 at 9% less CPU per request (465 vs 513 us); single 6 s
-# runs had pointed the other way, within the machine's noise. Workers = cores, 4 threads each.
+# One event loop per core.
 workers = env_int("WEB_CONCURRENCY", os.cpu_count() or 2, minimum=1)
-worker_class = "gthread"
-threads = env_int("GUNICORN_THREADS", 4, minimum=1)
+worker_class = "asgi"
+asgi_loop = "uvloop"
+asgi_lifespan = "on"  # realtime.asgi answers it: the worker's Redis connection closes on shutdown
 # Longer than Go's idle-connection timeout (90 s), so Centrifugo, not gunicorn, closes idle
 # connections: a POST on a connection the server has just closed would fail, not be retried.
 keepalive = env_int("GUNICORN_KEEPALIVE", 120, minimum=1)

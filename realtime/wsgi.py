@@ -1,5 +1,5 @@
-"""The WSGI application gunicorn serves: Django, with the hot Centrifugo proxy calls answered in
-front of its request cycle by the same handlers (see callbacks.fastpath for why and how much)."""
+"""Plain Django over WSGI, for tools that expect it. What ships is `realtime.asgi` under gunicorn's
+asyncio worker: the hot proxy calls have an event-loop fast path there (callbacks.fastpath)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,4 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realtime.settings.local")
 
-django_application = get_wsgi_application()
-
-from callbacks.fastpath import ProxyFastPath  # noqa: E402 - needs the configured Django above
-
-application = ProxyFastPath(django_application)
+application = get_wsgi_application()

@@ -1,5 +1,6 @@
 """The stream writer: one round trip to Redis per accepted publication, before the publish is
-acknowledged.
+acknowledged. Two transports, one command: `stream_append_async` on the callback workers' event
+loop (auto-pipelined, see realtime.redis_async), `stream_append` through redis-py elsewhere.
 
 Key layout: `<prefix>:stream:{<stream>:<partition>}`. The braces are a Redis Cluster hash tag: each
 partition lives in one slot, different partitions spread over the cluster, and the keys a write
@@ -28,6 +29,7 @@ from redis.exceptions import NoScriptError
 
 from partitions.rules import StreamTarget
 from realtime.redis import get_redis
+from realtime.redis_async import RedisReplyError, RedisUnavailable, get_async_redis
 
 # KEYS[1] stream, KEYS[2] idempotency key or "".
 # ARGV[1] max length (0: none), ARGV[2] min id by age ("": none), ARGV[3] idempotency TTL seconds,
@@ -65,8 +67,17 @@ class Appended:
     duplicate: bool = False  # an earlier publish with the same idempotency key stored it
 
 
+_keys: dict[tuple[str, str, int], str] = {}
+
+
 def stream_key(stream: str, partition: int) -> str:
-    return f"{settings.REDIS_KEY_PREFIX}:stream:{{{stream}:{partition}}}"
+    prefix = settings.REDIS_KEY_PREFIX
+    key = _keys.get((prefix, stream, partition))
+    if key is None:
+        if len(_keys) > 100_000:  # operators rename streams; do not grow without bound
+            _keys.clear()
+        key = _keys[prefix, stream, partition] = f"{prefix}:stream:{{{stream}:{partition}}}"
+    return key
 
 
 def idempotency_key(stream: str, partition: int, key: str) -> str:
@@ -92,6 +103,41 @@ def _execute(client: redis.Redis, *args: object) -> Any:
         pool.release(connection)
 
 
+@dataclass(slots=True)
+class _Append:
+    """One publication's write, ready to send: the same command for the sync and the async path."""
+
+    key: str
+    command: tuple[object, ...]
+    scripted: bool  # EVALSHA: replies [created, id], and NOSCRIPT means "load the script, run again"
+
+    def appended(self, reply: Any) -> Appended:
+        if not self.scripted:
+            return Appended(key=self.key, entry_id=_text(reply))
+        created, entry_id = reply
+        return Appended(key=self.key, entry_id=_text(entry_id), duplicate=not created)
+
+
+def _append_command(
+    *, target: StreamTarget, channel: str, user: str, client: str, data: bytes, idempotency: str, binary: bool
+) -> _Append:
+    key = stream_key(target.stream, target.partition)
+    now_ms = int(time.time() * 1000)
+    fields: list[str | bytes] = ["channel", channel, "user", user, "client", client, "data", data, "ts", str(now_ms)]
+    if idempotency:
+        fields += ["idem", idempotency]
+    if binary:
+        fields += ["enc", "binary"]
+    if not idempotency and not target.max_age_seconds:
+        # The common case needs no script: a plain XADD costs Redis less CPU than EVALSHA.
+        trim = ("MAXLEN", "~", target.max_length) if target.max_length else ()
+        return _Append(key, ("XADD", key, *trim, "*", *fields), scripted=False)
+    min_id = f"{now_ms - target.max_age_seconds * 1000}-0" if target.max_age_seconds else ""
+    idem_key = idempotency_key(target.stream, target.partition, idempotency) if idempotency else ""
+    command = ("EVALSHA", _APPEND_SHA, 2, key, idem_key, target.max_length or 0, min_id, settings.IDEMPOTENCY_WINDOW)
+    return _Append(key, (*command, *fields), scripted=True)
+
+
 def stream_append(
     *,
     target: StreamTarget,
@@ -102,44 +148,57 @@ def stream_append(
     idempotency: str = "",
     binary: bool = False,
 ) -> Appended:
-    key = stream_key(target.stream, target.partition)
-    now_ms = int(time.time() * 1000)
-    fields: list[str | bytes] = ["channel", channel, "user", user, "client", client, "data", data, "ts", str(now_ms)]
-    if idempotency:
-        fields += ["idem", idempotency]
-    if binary:
-        fields += ["enc", "binary"]
+    """Store one publication (blocking, redis-py): the server API and management commands."""
+    write = _append_command(
+        target=target, channel=channel, user=user, client=client, data=data, idempotency=idempotency, binary=binary
+    )
     redis_client = get_redis()
     try:
-        if not idempotency and not target.max_age_seconds:
-            # The common case needs no script: a plain XADD costs Redis less CPU than EVALSHA.
-            trim = ("MAXLEN", "~", target.max_length) if target.max_length else ()
-            return Appended(key=key, entry_id=_text(_execute(redis_client, "XADD", key, *trim, "*", *fields)))
-        min_id = f"{now_ms - target.max_age_seconds * 1000}-0" if target.max_age_seconds else ""
-        idem_key = idempotency_key(target.stream, target.partition, idempotency) if idempotency else ""
-        args = (
-            "EVALSHA",
-            _APPEND_SHA,
-            2,
-            key,
-            idem_key,
-            target.max_length or 0,
-            min_id,
-            settings.IDEMPOTENCY_WINDOW,
-            *fields,
-        )
         try:
-            created, entry_id = _execute(redis_client, *args)
+            reply = _execute(redis_client, *write.command)
         except NoScriptError:  # a restarted or new Redis: load the script once, then run it
             _execute(redis_client, "SCRIPT", "LOAD", _APPEND)
-            created, entry_id = _execute(redis_client, *args)
+            reply = _execute(redis_client, *write.command)
     except redis.RedisError as exc:
         raise StreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
-    return Appended(key=key, entry_id=_text(entry_id), duplicate=not created)
+    return write.appended(reply)
+
+
+async def stream_append_async(
+    *,
+    target: StreamTarget,
+    channel: str,
+    user: str,
+    client: str,
+    data: bytes,
+    idempotency: str = "",
+    binary: bool = False,
+) -> Appended:
+    """Store one publication on the event loop (the proxy fast path): the same command, sent on
+    the worker's auto-pipelined connection (realtime.redis_async)."""
+    write = _append_command(
+        target=target, channel=channel, user=user, client=client, data=data, idempotency=idempotency, binary=binary
+    )
+    redis_client = get_async_redis()
+    try:
+        try:
+            reply = await redis_client.execute(*write.command)
+        except RedisReplyError as exc:
+            if not write.scripted or not str(exc).startswith("NOSCRIPT"):
+                raise
+            await redis_client.execute("SCRIPT", "LOAD", _APPEND)
+            reply = await redis_client.execute(*write.command)
+    except (RedisUnavailable, RedisReplyError) as exc:
+        raise StreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    return write.appended(reply)
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _rate_key(rule_id: int, who: str, window: int) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:rate:{rule_id}:{who}:{int(time.time()) // window}"
 
 
 def rate_limit_hit(*, rule_id: int, who: str, limit: int, window: int) -> bool:
@@ -147,13 +206,22 @@ def rate_limit_hit(*, rule_id: int, who: str, limit: int, window: int) -> bool:
 
     One pipelined round trip (INCR + EXPIRE NX). Raises StreamUnavailable if Redis does not answer:
     a limit that cannot be checked is not silently waived."""
-    bucket = int(time.time()) // window
-    key = f"{settings.REDIS_KEY_PREFIX}:rate:{rule_id}:{who}:{bucket}"
+    key = _rate_key(rule_id, who, window)
     try:
         pipe = get_redis().pipeline(transaction=False)
         pipe.incr(key)
         pipe.expire(key, window + 1, nx=True)
         count, _ = pipe.execute()
     except redis.RedisError as exc:
+        raise StreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    return int(count) > limit
+
+
+async def rate_limit_hit_async(*, rule_id: int, who: str, limit: int, window: int) -> bool:
+    """`rate_limit_hit` on the event loop: the same two commands in one write."""
+    key = _rate_key(rule_id, who, window)
+    try:
+        count, _ = await get_async_redis().execute_many(("INCR", key), ("EXPIRE", key, window + 1, "NX"))
+    except (RedisUnavailable, RedisReplyError) as exc:
         raise StreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
     return int(count) > limit

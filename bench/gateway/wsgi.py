@@ -1,5 +1,4 @@
-"""The gateway's WSGI application with the bench-only no-op publish on the same fast path as
-/centrifugo/publish, so the two differ only by the stream write."""
+"""Plain Django over WSGI with the bench routes (the tuning's gthread "before" variant)."""
 
 from __future__ import annotations
 
@@ -8,9 +7,4 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.gateway.settings")
-django_application = get_wsgi_application()
-
-from bench.gateway.views import NoopPublishView  # noqa: E402
-from callbacks.fastpath import ProxyFastPath  # noqa: E402
-
-application = ProxyFastPath(django_application, {"/centrifugo/publish-noop": NoopPublishView()})
+application = get_wsgi_application()

@@ -1,10 +1,10 @@
-"""The WSGI fast path answers exactly as the DRF views do, and hands everything else to Django."""
+"""The ASGI fast path (realtime.asgi) answers exactly as the DRF views do, refuses bad calls in the
+protocol's shape, and hands everything else to Django through the WSGI bridge."""
 
 from __future__ import annotations
 
-import io
 import json
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -12,24 +12,26 @@ from django.conf import settings
 from django.test import Client
 
 from callbacks.tests.conftest import BASE
-from realtime.wsgi import application
+from partitions.store import rules_store
+from tests.support.asgi import Response, asgi_request, in_test_thread
 
 pytestmark = pytest.mark.django_db
 
 
-def wsgi(
-    path: str, body: bytes, *, method: str = "POST", secret: str | None = None, **extra: str
-) -> tuple[str, dict[str, str], bytes]:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method, "PATH_INFO": path, "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "3000",
-        "HTTP_HOST": "127.0.0.1", "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http", "wsgi.errors": io.StringIO(),
-        "HTTP_X_CENTRIFUGO_PROXY_SECRET": settings.CENTRIFUGO_PROXY_SECRET if secret is None else secret, **extra,
-    }  # fmt: skip
-    started: list[Any] = []
-    chunks = application(environ, lambda status, headers, *_: started.append((status, dict(headers))))
-    body_out = b"".join(chunks)
-    return started[0][0], started[0][1], body_out
+@pytest.fixture(autouse=True)
+def _test_thread(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    with in_test_thread(monkeypatch):
+        yield
+
+
+def fast(path: str, body: bytes, *, method: str = "POST", secret: str | None = None, **headers: str) -> Response:
+    sent = {
+        "Content-Type": "application/json",
+        "Content-Length": str(len(body)),
+        "X-Centrifugo-Proxy-Secret": settings.CENTRIFUGO_PROXY_SECRET if secret is None else secret,
+        **headers,
+    }
+    return asgi_request(path, body, method=method, headers=sent)
 
 
 CASES = [
@@ -45,47 +47,54 @@ CASES = [
 @pytest.mark.parametrize(("kind", "body"), CASES)
 def test_it_answers_like_the_drf_view(client: Client, kind: str, body: dict[str, object], redis_url: str) -> None:
     raw = json.dumps({**BASE, **body}).encode()
-    status, headers, fast = wsgi(f"/centrifugo/{kind}", raw)
+    answer = fast(f"/centrifugo/{kind}", raw)
     drf = client.post(f"/centrifugo/{kind}", raw, content_type="application/json",
                       headers={"X-Centrifugo-Proxy-Secret": settings.CENTRIFUGO_PROXY_SECRET})  # fmt: skip
-    assert (status, headers["Content-Type"], fast) == ("200 OK", "application/json", drf.content)
+    assert (answer.status, answer.headers["content-type"], answer.body) == (200, "application/json", drf.content)
 
 
-def test_a_publish_is_stored(redis_client: redis.Redis) -> None:
-    status, _, body = wsgi(
-        "/centrifugo/publish", json.dumps({**BASE, "user": "42", "channel": "chat:1", "data": 1}).encode()
+def test_a_publish_is_stored_before_it_is_acknowledged(redis_client: redis.Redis) -> None:
+    answer = fast("/centrifugo/publish", json.dumps({**BASE, "user": "42", "channel": "chat:1", "data": 1}).encode())
+    tags = json.loads(answer.body)["result"]["tags"]
+    assert answer.status == 200
+    assert redis_client.xrange(tags["stream"]) == [
+        (tags["stream_id"], {"channel": "chat:1", "user": "42", "client": BASE["client"], "data": "1",
+                             "ts": redis_client.xrange(tags["stream"])[0][1]["ts"]})
+    ]  # fmt: skip
+
+
+def test_a_request_id_is_echoed() -> None:
+    answer = fast(
+        "/centrifugo/subscribe", json.dumps({**BASE, "channel": "chat:1"}).encode(), **{"X-Request-Id": "r-1"}
     )
-    tags = json.loads(body)["result"]["tags"]
-    assert status == "200 OK"
-    assert redis_client.xlen(tags["stream"]) == 1
+    assert answer.headers["x-request-id"] == "r-1"
 
 
 @pytest.mark.parametrize(
-    ("body", "secret", "extra", "expected_status", "expected_error"),
+    ("body", "secret", "headers", "expected_status", "expected_error"),
     [
-        (b"{}", "wrong", {}, "401 Unauthorized", {"code": 107, "message": "missing or wrong proxy secret"}),
-        (b"{", None, {}, "400 Bad Request", {"code": 107, "message": "bad request: Input data was truncated"}),
-        (
-            b"{}",
-            None,
-            {"CONTENT_LENGTH": "x"},
-            "400 Bad Request",
-            {"code": 107, "message": "bad request: invalid Content-Length"},
-        ),
-        (
-            b"{}",
-            None,
-            {"CONTENT_LENGTH": str(10**9)},
-            "413 Payload Too Large",
-            {"code": 106, "message": "request body too large"},
-        ),
+        (b"{}", "wrong", {}, 401, {"code": 107, "message": "missing or wrong proxy secret"}),
+        (b"{", None, {}, 400, {"code": 107, "message": "bad request: Input data was truncated"}),
+        (b"{}", None, {"Content-Length": "x"}, 400, {"code": 107, "message": "bad request: invalid Content-Length"}),
+        (b"{}", None, {"Content-Length": str(10**9)}, 413, {"code": 106, "message": "request body too large"}),
     ],
 )
 def test_bad_calls_get_the_protocols_errors(
-    body: bytes, secret: str | None, extra: dict[str, str], expected_status: str, expected_error: dict[str, object]
+    body: bytes, secret: str | None, headers: dict[str, str], expected_status: int, expected_error: dict[str, object]
 ) -> None:
-    status, _, answer = wsgi("/centrifugo/subscribe", body, secret=secret, **extra)
-    assert (status, json.loads(answer)) == (expected_status, {"error": expected_error})
+    answer = fast("/centrifugo/subscribe", body, secret=secret, **headers)
+    assert (answer.status, json.loads(answer.body)) == (expected_status, {"error": expected_error})
+
+
+def test_a_chunked_body_over_the_limit_is_refused_without_a_content_length(settings: object) -> None:
+    chunk = b" " * 1024
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE  # type: ignore[attr-defined]
+    sent = {"Content-Type": "application/json", "X-Centrifugo-Proxy-Secret": settings.CENTRIFUGO_PROXY_SECRET}  # type: ignore[attr-defined]
+    answer = asgi_request("/centrifugo/publish", headers=sent, chunks=[chunk] * (limit // len(chunk) + 2))
+    assert (answer.status, json.loads(answer.body)) == (
+        413,
+        {"error": {"code": 106, "message": "request body too large"}},
+    )
 
 
 def test_an_unexpected_error_is_a_logged_500_in_the_protocols_shape(
@@ -97,16 +106,40 @@ def test_an_unexpected_error_is_a_logged_500_in_the_protocols_shape(
         raise RuntimeError("boom")
 
     monkeypatch.setattr(views.SubscribeView, "handle", boom)
-    status, _, answer = wsgi("/centrifugo/subscribe", json.dumps({**BASE, "channel": "chat:1"}).encode())
-    assert (status, json.loads(answer)) == (
-        "500 Internal Server Error",
-        {"error": {"code": 100, "message": "internal error"}},
-    )
+    answer = fast("/centrifugo/subscribe", json.dumps({**BASE, "channel": "chat:1"}).encode())
+    assert (answer.status, json.loads(answer.body)) == (500, {"error": {"code": 100, "message": "internal error"}})
     assert "subscribe: unexpected error" in caplog.text
 
 
-def test_everything_else_goes_to_django() -> None:
-    assert wsgi("/centrifugo/publish", b"", method="GET")[0] == "405 Method Not Allowed"
-    status, _, body = wsgi("/centrifugo/connect", json.dumps(BASE).encode())
-    assert (status, json.loads(body)) == ("200 OK", {"result": {"user": ""}})
-    assert wsgi("/health", b"", method="GET")[0] in ("200 OK", "503 Service Unavailable")
+def test_rules_not_yet_loaded_are_loaded_off_the_loop_first() -> None:
+    rules_store._ruleset = None  # a worker whose start-up preload failed (the database was away)
+    answer = fast("/centrifugo/subscribe", json.dumps({**BASE, "user": "42", "channel": "chat:1"}).encode())
+    assert (answer.status, json.loads(answer.body)) == (200, {"result": {}})
+    assert not rules_store.needs_load
+
+
+def test_rules_that_cannot_be_loaded_are_a_temporary_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from partitions import selectors
+
+    def database_down() -> None:
+        raise RuntimeError("database unavailable")
+
+    rules_store._ruleset = None
+    monkeypatch.setattr(selectors, "ruleset_load", database_down)
+    answer = fast("/centrifugo/subscribe", json.dumps({**BASE, "user": "42", "channel": "chat:1"}).encode())
+    assert (answer.status, json.loads(answer.body)) == (
+        200,
+        {"error": {"code": 1503, "message": "rules unavailable, retry later", "temporary": True}},
+    )
+
+
+def test_everything_else_goes_to_django_through_the_bridge(client: Client) -> None:
+    assert asgi_request("/centrifugo/publish", method="GET").status == 405
+    answer = fast("/centrifugo/connect", json.dumps(BASE).encode())
+    assert (answer.status, json.loads(answer.body)) == (200, {"result": {"user": ""}})
+    assert asgi_request("/health", method="GET").status in (200, 503)
+    login = asgi_request("/admin/login/", method="GET")
+    assert login.status == 200
+    assert b"csrfmiddlewaretoken" in login.body
+    assert "csrftoken=" in login.headers.get("set-cookie", "")
+    assert asgi_request("/admin/", method="GET").status == 302

@@ -96,14 +96,14 @@ class Process:
             return ""
 
 
-def start_redis(tmp: Path, *, port: int | None = None) -> tuple[Process, int]:
+def start_redis(tmp: Path, *, port: int | None = None, extra: tuple[str, ...] = ()) -> tuple[Process, int]:
     port = port or free_port()
     data = tmp / f"redis-{port}"
     data.mkdir(parents=True, exist_ok=True)
     argv = [
         which("redis-server", "/usr/bin/redis-server"),
         "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data),
-        "--save", "", "--appendonly", "no", "--daemonize", "no",
+        "--save", "", "--appendonly", "no", "--daemonize", "no", *extra,
     ]  # fmt: skip
     proc = Process(argv, env=os.environ, log=tmp / f"redis-{port}.log")
     import redis
