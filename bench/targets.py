@@ -160,7 +160,7 @@ def shipped_layout() -> str:
     saved = {name: os.environ.pop(name) for name in ("WEB_CONCURRENCY",) if name in os.environ}
     try:
         conf = importlib.import_module("realtime.gunicorn_conf")
-        return f"{conf.workers}w {conf.worker_class}"
+        return f"{conf.workers}w asgi"
     finally:
         os.environ.update(saved)
 

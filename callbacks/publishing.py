@@ -41,7 +41,7 @@ class _IdempotencyKey(msgspec.Struct):
 _decode_key = msgspec.json.Decoder(_IdempotencyKey).decode
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Accepted:
     target: StreamTarget
     appended: Appended | None  # None: the partition rule says "do not store"

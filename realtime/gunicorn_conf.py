@@ -23,7 +23,7 @@ from realtime.env import env_int, env_str
 bind = f"{env_str('BIND_ADDRESS', '127.0.0.1')}:{env_int('PORT', 3000, minimum=1, maximum=65535)}"
 # One event loop per core.
 workers = env_int("WEB_CONCURRENCY", os.cpu_count() or 2, minimum=1)
-worker_class = "asgi"
+worker_class = "realtime.gunicorn_worker.CallbackWorker"  # gunicorn's asgi worker + prompt idle close
 asgi_loop = "uvloop"
 asgi_lifespan = "on"  # realtime.asgi answers it: the worker's Redis connection closes on shutdown
 # Longer than Go's idle-connection timeout (90 s), so Centrifugo, not gunicorn, closes idle

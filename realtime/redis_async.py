@@ -1,8 +1,8 @@
 """An auto-pipelining Redis client for the event loop that serves the hot callbacks.
 
-Each worker process holds one connection to Redis. Every command issued while the loop runs one
-batch of ready callbacks (the requests that arrived together) is written with one `write()`, and
-the replies come back in order on the same connection, parsed by hiredis. This is what ioredis
+Each worker process holds one connection to Redis. The commands issued by the requests the loop
+is serving together (those whose bytes arrived in the same poll) are written with one `write()`,
+and the replies come back in order on the same connection, parsed by hiredis. This is what ioredis
 does for the Node service this project replaces, and it is why storing a publication costs less
 than a round trip per request: measured on this 2-core machine with a trivial ASGI app, 13.7k
 XADD/s written one by one against 18.1k/s coalesced (23.8k/s without any Redis call).
@@ -24,6 +24,7 @@ import asyncio
 import collections
 import socket
 import ssl
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -118,12 +119,18 @@ class _Connection(asyncio.Protocol):
             raise RedisUnavailable("connection to Redis closed")
         future: asyncio.Future[Any] = self.loop.create_future()
         if not self.outbox:
-            self.loop.call_soon(self.flush)
+            # Written on the loop's next pass, not this one: the requests whose bytes arrived in
+            # the same poll run first and add their commands. bench/: 10 commands per Redis read
+            # instead of 7, 4-5 % more publishes/s; the wait is one loop pass.
+            self.loop.call_soon(self._flush_next_pass)
         self.outbox.append(packed)
         self.waiting.append((future, self.loop.time() + self.timeout))
         if self.watchdog is None:
             self.watchdog = self.loop.call_later(self.timeout, self.check_deadline)
         return future
+
+    def _flush_next_pass(self) -> None:
+        self.loop.call_soon(self.flush)
 
     def flush(self) -> None:
         if self.closed or not self.outbox:
@@ -177,6 +184,19 @@ class PipelinedRedis:
         if isinstance(reply, RedisReplyError):
             raise reply
         return reply
+
+    def submit(self, *args: object) -> Awaitable[Any]:
+        """`execute` without a coroutine frame of its own, for the publish path: awaiting the
+        result gives the reply, and an error reply comes back as a RedisReplyError instance
+        instead of being raised (RedisUnavailable is raised as usual)."""
+        connection = self._connection
+        if connection is not None and not connection.closed:
+            return connection.send(_pack(args))
+        return self._connect_and_send(args)
+
+    async def _connect_and_send(self, args: tuple[object, ...]) -> Any:
+        connection = await self._connect()
+        return await connection.send(_pack(args))
 
     async def execute_many(self, *commands: tuple[object, ...]) -> list[Any]:
         """Send several commands back to back (one write, one round trip) and wait for all replies.

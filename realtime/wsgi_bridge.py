@@ -116,11 +116,11 @@ class WsgiInThreads:
             if close is not None:
                 close()
         status, headers = started[0]
-        return (
-            int(status.split(" ", 1)[0]),
-            [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers],
-            body,
-        )
+        encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        if not any(name == b"content-length" for name, _ in encoded):
+            # The whole body is here: say how long it is rather than let the server chunk it.
+            encoded.append((b"content-length", b"%d" % len(body)))
+        return int(status.split(" ", 1)[0]), encoded, body
 
 
 def _no_write(data: bytes) -> None:

@@ -60,7 +60,7 @@ class StreamUnavailable(Exception):
     """Redis did not confirm the write: the publish must not be acknowledged."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Appended:
     key: str
     entry_id: str
@@ -181,11 +181,11 @@ async def stream_append_async(
     )
     redis_client = get_async_redis()
     try:
-        try:
-            reply = await redis_client.execute(*write.command)
-        except RedisReplyError as exc:
-            if not write.scripted or not str(exc).startswith("NOSCRIPT"):
-                raise
+        reply = await redis_client.submit(*write.command)
+        if isinstance(reply, RedisReplyError):
+            if not write.scripted or not str(reply).startswith("NOSCRIPT"):
+                raise reply
+            # A restarted or new Redis: load the script once, then run it.
             await redis_client.execute("SCRIPT", "LOAD", _APPEND)
             reply = await redis_client.execute(*write.command)
     except (RedisUnavailable, RedisReplyError) as exc:

@@ -253,3 +253,18 @@ def test_a_reply_nobody_asked_for_drops_the_connection() -> None:
         server.close()
 
     run(body)
+
+
+def test_submit_returns_error_replies_and_connects_when_needed(redis_url: str) -> None:
+    async def body() -> tuple[Any, Any]:
+        client = PipelinedRedis(redis_url, timeout=1)
+        try:
+            first = await client.submit("SET", "a", "1")  # not connected yet: connects, then sends
+            wrong = await client.submit("XADD", "a", "*", "f", "v")
+            return first, wrong
+        finally:
+            await client.close()
+
+    first, wrong = run(body)
+    assert first == b"OK"
+    assert isinstance(wrong, RedisReplyError)
