@@ -108,7 +108,9 @@ def _publish(args: argparse.Namespace, results: dict[str, Any], var_dir: Path, r
             **report.as_json(outcomes),
         }
     if stack is not None:
-        print("\n== In-process CPU per request (the WSGI app called in a loop: no server, no sockets) ==")
+        print(
+            "\n== In-process CPU per request (the ASGI app awaited in a loop, one request at a time: no server, no sockets) =="
+        )
         print(inprocess.table(stack))
         results["inprocess"] = stack
 

@@ -78,3 +78,23 @@ def test_invalid_rules_are_refused_with_the_field_named(fields: dict[str, str], 
     with pytest.raises(ValidationError) as error:
         services.rule_save(actor="test", rule=models.ChannelRule(**fields))
     assert error_field in error.value.message_dict
+
+
+def test_on_the_event_loop_a_stale_set_is_served_without_touching_the_database(
+    django_assert_num_queries: object,
+) -> None:
+    """Django refuses the database on an event loop; the callback workers' fast path reloads in a
+    thread first (callbacks/fastpath.py), and until then the loaded set keeps answering."""
+    import asyncio
+
+    store = RulesStore()
+    loaded = store.current()
+    store.invalidate()
+
+    async def on_the_loop() -> object:
+        return store.current()
+
+    with django_assert_num_queries(0):  # type: ignore[operator]
+        assert asyncio.run(on_the_loop()) is loaded
+    assert store.needs_load
+    store.stop()

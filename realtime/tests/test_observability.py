@@ -69,3 +69,54 @@ def test_a_request_without_an_id_gets_one_only_when_it_logs(
                              content_type="application/json", headers=headers)  # fmt: skip
     assert len(denied["X-Request-Id"]) == 16
     assert caplog.records[-1].request_id == denied["X-Request-Id"]  # type: ignore[attr-defined]
+
+
+def test_stream_writes_counted_on_the_event_loop_reach_the_metric_within_the_flush_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from realtime import observability
+
+    monkeypatch.setattr(observability, "METRICS_FLUSH_SECONDS", 0.05)
+    before = sample("gateway_stream_writes_total", result="ok")
+
+    async def publishes() -> tuple[float, float]:
+        for _ in range(5):
+            observability.count_stream_write("ok")
+        right_after = sample("gateway_stream_writes_total", result="ok")
+        await asyncio.sleep(0.2)
+        return right_after, sample("gateway_stream_writes_total", result="ok")
+
+    right_after, later = asyncio.run(publishes())
+    assert (right_after - before, later - before) == (0, 5)
+
+
+def test_the_workers_shutdown_flushes_counts_and_closes_its_redis_connection(redis_url: str) -> None:
+    import asyncio
+
+    from realtime import observability, redis_async
+    from realtime.asgi import application
+
+    before = sample("gateway_stream_writes_total", result="duplicate")
+
+    async def lifespan() -> tuple[list[str], bool]:
+        client = redis_async.get_async_redis()
+        await client.execute("PING")
+        observability.count_stream_write("duplicate")
+        inbox = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+        sent: list[str] = []
+
+        async def receive() -> dict[str, str]:
+            return inbox.pop(0)
+
+        async def send(message: dict[str, str]) -> None:
+            sent.append(message["type"])
+
+        await application({"type": "lifespan"}, receive, send)
+        return sent, client._connection is None
+
+    sent, closed = asyncio.run(lifespan())
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert closed
+    assert sample("gateway_stream_writes_total", result="duplicate") == before + 1
