@@ -4,9 +4,9 @@ Every publish and subscribe waits on a callback, so the callback service runs gu
 (`asgi`) worker on uvloop, and `realtime.asgi` wraps Django's ASGI application in `ProxyFastPath`:
 a POST to `/centrifugo/{refresh,subscribe,sub_refresh,publish,rpc}` is answered here, with the
 same view's decode and handler (the secret check, msgspec structs, rules, stream write, metrics
-and request ids are shared, not copied); everything else — connect (it reads the session
-cookie), the server API, /health, /metrics, the admin — goes to Django's WSGI handler in a pool of
-threads (realtime.wsgi_bridge).
+and request ids are shared, not copied); connect too when it carries a token or no session
+cookie. Everything else — connect with a session cookie, the server API, /health, /metrics, the
+admin — goes to Django's WSGI handler in a pool of threads (realtime.wsgi_bridge).
 
 How each call runs (the view's `blocking` flag):
 - subscribe, sub_refresh: pure CPU against the in-memory rules, on the loop;
@@ -50,6 +50,21 @@ _TOO_BIG = protocol.error(protocol.LIMIT_EXCEEDED, "request body too large")
 _BAD_LENGTH = protocol.error(protocol.BAD_REQUEST, "bad request: invalid Content-Length")
 _RULES_DOWN = protocol.error(protocol.STORE_UNAVAILABLE, "rules unavailable, retry later", temporary=True)
 _JSON = (b"content-type", b"application/json")
+_TO_DJANGO = 0  # _answer's "status" for: hand the request, whose body it returns, to Django
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` for an app that gets a request whose body was already read here."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 class ProxyFastPath:
@@ -61,6 +76,10 @@ class ProxyFastPath:
             f"/centrifugo/{view.kind}": view()
             for view in (views.RefreshView, views.SubscribeView, views.SubRefreshView, views.PublishView, views.RpcView)
         }
+        # connect: answered here when it needs no session (a token, or no session cookie); a
+        # session cookie goes on to Django's view with the body already read.
+        self.connect = views.ConnectView()
+        self.views["/centrifugo/connect"] = self.connect
         self.views.update(extra or {})  # bench/ adds its no-op publish here
         self.secret_header = settings.CENTRIFUGO_PROXY_SECRET_HEADER.lower().encode("latin-1")
 
@@ -78,7 +97,7 @@ class ProxyFastPath:
 
     async def _serve(self, view: CentrifugoProxyView, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        secret = rid = ""
+        secret = rid = cookie = ""
         length = -1
         secret_header = self.secret_header
         for name, value in scope["headers"]:
@@ -88,6 +107,8 @@ class ProxyFastPath:
                 length = int(value) if value.isdigit() else -2
             elif name == b"x-request-id":
                 rid = value.decode("latin-1")
+            elif name == b"cookie":
+                cookie = f"{cookie}; {value.decode('latin-1')}" if cookie else value.decode("latin-1")
         token = request_id.set(rid or None)
         max_body = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         try:
@@ -96,10 +117,13 @@ class ProxyFastPath:
             elif length > max_body:
                 status, body = 413, _TOO_BIG
             else:
-                status, body = await self._answer(view, scope, receive, secret, max_body)
+                status, body = await self._answer(view, scope, receive, secret, max_body, cookie)
             rid = request_id.get() or ""
         finally:
             request_id.reset(token)
+        if status == _TO_DJANGO:  # `body` is the request's: Django's view answers (and counts) it
+            await self.django_app(scope, _replay(body, receive), send)
+            return
         observe_callback(view.kind, started, body, status)
         headers = [_JSON, (b"content-length", b"%d" % len(body))]
         if rid:
@@ -108,7 +132,7 @@ class ProxyFastPath:
         await send({"type": "http.response.body", "body": body})
 
     async def _answer(
-        self, view: CentrifugoProxyView, scope: Scope, receive: Receive, secret: str, max_body: int
+        self, view: CentrifugoProxyView, scope: Scope, receive: Receive, secret: str, max_body: int, cookie: str
     ) -> tuple[int, bytes]:
         chunks: list[bytes] = []
         size = 0
@@ -129,6 +153,9 @@ class ProxyFastPath:
             payload = proxy_payload(view, body, secret=secret, remote=client[0] if client else "")
             if isinstance(payload, tuple):
                 return payload
+            if view is self.connect:
+                answer = self.connect.answer_without_session(payload, cookie)
+                return (200, answer) if answer is not None else (_TO_DJANGO, body)
             if view.blocking:
                 return 200, await run_blocking(view.handle, payload)
             if rules_store.needs_load:

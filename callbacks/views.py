@@ -13,6 +13,7 @@ import msgspec
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.sessions.backends.base import SessionBase
+from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
 from callbacks import protocol, rpc
@@ -41,22 +42,40 @@ class ConnectView(CentrifugoProxyView):
     kind = "connect"
 
     def handle(self, payload: ConnectRequest) -> bytes:
-        token = _connect_token(payload.data)
-        if token:
-            try:
-                verified = token_verify(token)
-            except TokenRejected as exc:
-                logger.info("connect refused: %s (client %s)", exc, payload.client)
-                code = protocol.DISCONNECT_TOKEN_EXPIRED if exc.expired else protocol.DISCONNECT_INVALID_TOKEN
-                return protocol.disconnect(code, str(exc))
-            meta = dict(verified.meta)
-            meta["auth"] = "token"
-            body: dict[str, Any] = {"user": verified.user, "expire_at": verified.expire_at, "meta": meta}
-            if verified.info is not None:
-                body["info"] = verified.info
-            return protocol.result(body)
+        answer = self.answer_token(payload)
+        if answer is not None:
+            return answer
+        return self.answer_session(self.request._request)
 
-        request = self.request._request
+    def answer_without_session(self, payload: ConnectRequest, cookie: str) -> bytes | None:
+        """The answer when no session has to be read (the ASGI fast path answers these on the event
+        loop: a reconnect storm is mostly this): a token in the connect data, or no session cookie
+        at all. None: the session decides, through Django."""
+        answer = self.answer_token(payload)
+        if answer is None and f"{settings.SESSION_COOKIE_NAME}=" not in cookie:
+            return _anonymous()
+        return answer
+
+    @staticmethod
+    def answer_token(payload: ConnectRequest) -> bytes | None:
+        token = _connect_token(payload.data)
+        if not token:
+            return None
+        try:
+            verified = token_verify(token)
+        except TokenRejected as exc:
+            logger.info("connect refused: %s (client %s)", exc, payload.client)
+            code = protocol.DISCONNECT_TOKEN_EXPIRED if exc.expired else protocol.DISCONNECT_INVALID_TOKEN
+            return protocol.disconnect(code, str(exc))
+        meta = dict(verified.meta)
+        meta["auth"] = "token"
+        body: dict[str, Any] = {"user": verified.user, "expire_at": verified.expire_at, "meta": meta}
+        if verified.info is not None:
+            body["info"] = verified.info
+        return protocol.result(body)
+
+    @staticmethod
+    def answer_session(request: HttpRequest) -> bytes:
         user = get_user(request)  # from the session cookie Centrifugo forwards (http_headers: Cookie)
         if user.is_authenticated:
             session = request.session
@@ -70,10 +89,13 @@ class ConnectView(CentrifugoProxyView):
                     "meta": {"roles": roles, "auth": "session", "sid": session.session_key},
                 }
             )
+        return _anonymous()
 
-        if settings.ALLOW_ANONYMOUS:
-            return protocol.result({"user": ""})
-        return protocol.disconnect(protocol.DISCONNECT_UNAUTHORIZED, "unauthorized")
+
+def _anonymous() -> bytes:
+    if settings.ALLOW_ANONYMOUS:
+        return protocol.result({"user": ""})
+    return protocol.disconnect(protocol.DISCONNECT_UNAUTHORIZED, "unauthorized")
 
 
 def _connect_token(data: msgspec.Raw) -> str:

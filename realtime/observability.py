@@ -73,11 +73,15 @@ def count_stream_write(result: str) -> None:
         _stream_writes(result).inc()
         return
     _pending_writes[result] = _pending_writes.get(result, 0) + 1
-    if len(_pending_writes) == 1 and _pending_writes[result] == 1:
+    global _flush_on
+    if _flush_on is not loop:  # none scheduled, or on a loop that has ended since (tests)
+        _flush_on = loop
         loop.call_later(METRICS_FLUSH_SECONDS, flush_stream_writes)
 
 
 def flush_stream_writes() -> None:
+    global _flush_on
+    _flush_on = None
     pending = dict(_pending_writes)
     _pending_writes.clear()
     for result, count in pending.items():
@@ -93,6 +97,7 @@ def _stream_writes(result: str) -> Any:
 
 METRICS_FLUSH_SECONDS = 1.0
 _pending_writes: dict[str, int] = {}  # touched only by the event loop's thread
+_flush_on: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -143,3 +143,27 @@ def test_everything_else_goes_to_django_through_the_bridge(client: Client) -> No
     assert b"csrfmiddlewaretoken" in login.body
     assert "csrftoken=" in login.headers.get("set-cookie", "")
     assert asgi_request("/admin/", method="GET").status == 302
+
+
+def test_connect_without_a_session_cookie_is_answered_on_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    from callbacks import views
+
+    def no_django(request: object) -> bytes:
+        raise AssertionError("reached Django's session path")
+
+    monkeypatch.setattr(views.ConnectView, "answer_session", staticmethod(no_django))
+    anonymous = fast("/centrifugo/connect", json.dumps(BASE).encode(), Cookie="theme=dark")
+    assert (anonymous.status, json.loads(anonymous.body)) == (200, {"result": {"user": ""}})
+    bad_token = fast("/centrifugo/connect", json.dumps({**BASE, "data": {"token": "x.y.z"}}).encode())
+    assert json.loads(bad_token.body)["disconnect"]["code"] == 4501  # invalid token
+
+
+def test_connect_with_a_session_cookie_goes_to_django_with_its_body(client: Client) -> None:
+    from django.contrib.auth.models import User
+
+    user = User.objects.create_user("cid", password="pw-for-tests-only")
+    client.force_login(user)
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    answer = fast("/centrifugo/connect", json.dumps(BASE).encode(), Cookie=f"{settings.SESSION_COOKIE_NAME}={session}")
+    result = json.loads(answer.body)["result"]
+    assert (answer.status, result["user"], result["meta"]["auth"]) == (200, str(user.pk), "session")

@@ -79,6 +79,7 @@ def test_stream_writes_counted_on_the_event_loop_reach_the_metric_within_the_flu
     from realtime import observability
 
     monkeypatch.setattr(observability, "METRICS_FLUSH_SECONDS", 0.05)
+    observability.flush_stream_writes()  # counts other tests' loops left behind
     before = sample("gateway_stream_writes_total", result="ok")
 
     async def publishes() -> tuple[float, float]:
@@ -98,6 +99,7 @@ def test_the_workers_shutdown_flushes_counts_and_closes_its_redis_connection(red
     from realtime import observability, redis_async
     from realtime.asgi import application
 
+    observability.flush_stream_writes()  # counts other tests' loops left behind
     before = sample("gateway_stream_writes_total", result="duplicate")
 
     async def lifespan() -> tuple[list[str], bool]:
@@ -120,3 +122,21 @@ def test_the_workers_shutdown_flushes_counts_and_closes_its_redis_connection(red
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert closed
     assert sample("gateway_stream_writes_total", result="duplicate") == before + 1
+
+
+def test_counts_left_by_a_loop_that_ended_are_flushed_by_the_next_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from realtime import observability
+
+    monkeypatch.setattr(observability, "METRICS_FLUSH_SECONDS", 0.05)
+    observability.flush_stream_writes()
+    before = sample("gateway_stream_writes_total", result="ok")
+
+    async def count(then_wait: float) -> None:
+        observability.count_stream_write("ok")
+        await asyncio.sleep(then_wait)
+
+    asyncio.run(count(0))  # ends before its flush
+    asyncio.run(count(0.2))
+    assert sample("gateway_stream_writes_total", result="ok") - before == 2
