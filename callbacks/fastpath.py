@@ -1,7 +1,7 @@
 """The hot proxy calls, served on the event loop in front of Django's request cycle.
 
 Every publish and subscribe waits on a callback, so the callback service runs gunicorn's asyncio
-(`asgi`) worker on uvloop, and `realtime.asgi` wraps Django's ASGI application in `ProxyFastPath`:
+(`asgi`) worker on uvloop, and `realtime.asgi` puts `ProxyFastPath` in front of Django:
 a POST to `/centrifugo/{refresh,subscribe,sub_refresh,publish,rpc}` is answered here, with the
 same view's decode and handler (the secret check, msgspec structs, rules, stream write, metrics
 and request ids are shared, not copied); connect too when it carries a token or no session
