@@ -81,9 +81,12 @@ REDIS_URL = env_str("REDIS_URL", "redis://localhost:6379")
 # error well inside that budget instead of as a proxy timeout.
 REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 0.25)
 REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "rtgw")
-# Threads per callback worker for the proxy calls that block (refresh reads the session store,
-# the history RPC reads streams through redis-py); publish and subscribe never leave the loop.
-CALLBACK_THREADS = env_int("CALLBACK_THREADS", 8, minimum=1)
+# Threads per callback worker for the work that blocks: Django's views (connect with a session,
+# the server API, the admin), refresh (the session store) and the history RPC (redis-py);
+# publish and subscribe never leave the event loop.
+# Each thread may hold a database connection while it works: replicas x workers x threads must
+# stay under PostgreSQL's max_connections (100 by default).
+CALLBACK_THREADS = env_int("CALLBACK_THREADS", 4, minimum=1)
 
 CACHES = {
     "default": {
