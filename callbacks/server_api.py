@@ -15,6 +15,8 @@ from __future__ import annotations
 import hmac
 import http.client
 import logging
+import threading
+import time
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -74,22 +76,46 @@ class CentrifugoUnavailable(Exception):
     pass
 
 
+# One keep-alive connection to Centrifugo per thread, reused while it was used within the last
+# REUSE_SECONDS: far inside any server idle timeout, so a reused connection is not one the server
+# has just closed (a POST on such a connection could not be told apart from a lost answer, and is
+# never retried). Measured through the whole gateway (wrk, 8 connections): 668 publishes/s with a
+# new TCP connection per broadcast, 1,404/s reusing them.
+REUSE_SECONDS = 5.0
+_connections = threading.local()
+
+
+def _centrifugo_connection(host: str, port: int) -> http.client.HTTPConnection:
+    held: tuple[http.client.HTTPConnection, str, int, float] | None = getattr(_connections, "held", None)
+    if held is not None:
+        connection, held_host, held_port, used = held
+        if (held_host, held_port) == (host, port) and time.monotonic() - used < REUSE_SECONDS:
+            return connection
+        connection.close()
+    return http.client.HTTPConnection(host, port, timeout=2)
+
+
 def centrifugo_publish(*, channel: str, data: bytes, tags: dict[str, str], idempotency_key: str) -> dict[str, Any]:
     """Centrifugo's HTTP server API `publish`; raises CentrifugoUnavailable on any failure."""
     url = urlsplit(settings.CENTRIFUGO_API_URL)
     body: dict[str, Any] = {"channel": channel, "data": msgspec.Raw(data), "tags": tags}
     if idempotency_key:
         body["idempotency_key"] = idempotency_key
-    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port or 80, timeout=2)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    connection = _centrifugo_connection(host, port)
+    _connections.held = None
     try:
         connection.request("POST", f"{url.path.rstrip('/')}/api/publish", protocol.encode(body),
                            {"Content-Type": "application/json", "X-API-Key": settings.CENTRIFUGO_API_KEY})  # fmt: skip
         response = connection.getresponse()
         payload = response.read()
-    except OSError as exc:
-        raise CentrifugoUnavailable(f"{type(exc).__name__}: {exc}") from exc
-    finally:
+    except (OSError, http.client.HTTPException) as exc:
         connection.close()
+        raise CentrifugoUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    if response.will_close:
+        connection.close()
+    else:
+        _connections.held = (connection, host, port, time.monotonic())
     if response.status != 200:
         raise CentrifugoUnavailable(f"HTTP {response.status}: {payload[:200]!r}")
     answer = msgspec.json.decode(payload)

@@ -78,3 +78,70 @@ def test_stored_but_not_broadcast_is_a_temporary_502_and_a_retry_stores_nothing_
     }  # fmt: skip
     assert first[1]["tags"] == again[1]["tags"]
     assert redis_client.xlen(first[1]["tags"]["stream"]) == 1  # type: ignore[index]
+
+
+class _Centrifugo:
+    """Stands in for Centrifugo's HTTP API in this unit test only (the real one is in the e2e
+    tests): answers every publish, counts TCP connections, can answer garbage."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.connections = 0
+        self.garbage = False
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Centrifugo
+
+            def setup(self) -> None:
+                outer.connections += 1
+                super().setup()
+
+            def do_POST(self) -> None:  # http.server's naming
+                self.rfile.read(int(self.headers["Content-Length"]))
+                if outer.garbage:
+                    self.wfile.write(b"NOT HTTP\r\n\r\n")
+                    self.close_connection = True
+                    return
+                body = b'{"result":{"offset":1,"epoch":"e"}}'
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_broadcasts_reuse_one_connection_and_a_broken_answer_is_a_502(
+    client: Client, redis_client: redis.Redis, settings: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from callbacks import server_api
+
+    centrifugo = _Centrifugo()
+    settings.CENTRIFUGO_API_URL = centrifugo.url  # type: ignore[attr-defined]
+    monkeypatch.setattr(server_api._connections, "held", None, raising=False)
+    try:
+        for n in range(3):
+            assert post(client, {"channel": "chat:x", "data": n})[0] == 200
+        assert centrifugo.connections == 1
+        monkeypatch.setattr(server_api, "REUSE_SECONDS", 0.0)  # an old connection is not reused
+        assert post(client, {"channel": "chat:x", "data": 4})[0] == 200
+        assert centrifugo.connections == 2
+        centrifugo.garbage = True
+        status, body = post(client, {"channel": "chat:x", "data": 5})
+        assert (status, body["error"]["code"]) == (502, 1502)  # type: ignore[index]
+        centrifugo.garbage = False
+        assert post(client, {"channel": "chat:x", "data": 6})[0] == 200  # a fresh connection
+    finally:
+        centrifugo.stop()
