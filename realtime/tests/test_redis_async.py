@@ -108,13 +108,13 @@ def test_redis_down_is_unavailable_at_once() -> None:
     port = free_port()  # nothing listens here
 
     async def body() -> float:
-        client = PipelinedRedis(f"redis://127.0.0.1:{port}", timeout=0.25)
+        client = PipelinedRedis(f"redis://127.0.0.1:{port}", timeout=2)
         started = time.monotonic()
         with pytest.raises(RedisUnavailable, match="cannot connect to Redis"):
             await client.execute("PING")
         return time.monotonic() - started
 
-    assert run(body) < 0.2
+    assert run(body) < 1.0  # a refused connection fails at once, not after the 2 s timeout
 
 
 def test_a_stalled_redis_times_out_every_waiting_command(own_redis: tuple[Process, int]) -> None:
