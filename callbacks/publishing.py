@@ -9,6 +9,8 @@ counts only publications that would otherwise be accepted), then the write.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -121,8 +123,36 @@ class _Write:
 
     def unavailable(self, exc: StreamUnavailable) -> Rejected:
         count_stream_write("error")
-        logger.error("publish not stored, answered a temporary error: channel=%r: %s", self.channel, exc)
+        _outage_log.failed(self.channel, exc)
         return Rejected(protocol.STORE_UNAVAILABLE, "message store unavailable, retry later", temporary=True)
+
+
+class _OutageLog:
+    """One error line per LOG_EVERY seconds while publishes cannot be stored, not one per publish:
+    at thousands of publishes a second, a Redis outage would otherwise flood the logs (and the
+    event loop that writes them). Every failure still counts in gateway_stream_writes_total{error}."""
+
+    LOG_EVERY = 5.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._logged_at = -float("inf")
+        self._since = 0
+
+    def failed(self, channel: str, exc: StreamUnavailable) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._logged_at < self.LOG_EVERY:
+                self._since += 1
+                return
+            more, self._since, self._logged_at = self._since, 0, now
+        logger.error(
+            "publish not stored, answered a temporary error: channel=%r: %s%s",
+            channel, exc, f" (and {more} more since the last report)" if more else "",
+        )  # fmt: skip
+
+
+_outage_log = _OutageLog()
 
 
 def _check(

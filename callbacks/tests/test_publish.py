@@ -108,3 +108,27 @@ def test_publish_does_not_query_the_database(call: Call, redis_url: str, django_
     with django_assert_num_queries(0):  # type: ignore[operator]
         _status, body = call("publish", {"user": "42", "channel": "chat:room1", "data": {}})
     assert "result" in body
+
+
+def test_an_outage_is_logged_once_per_interval_with_a_count_not_once_per_publish(
+    call: Call, settings: object, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from callbacks import publishing
+    from realtime.redis import reset_redis
+    from tests.support.procs import free_port
+
+    monkeypatch.setattr(publishing, "_outage_log", publishing._OutageLog())
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # type: ignore[attr-defined]
+    reset_redis()
+    try:
+        for _ in range(5):
+            assert call("publish", {"user": "42", "channel": "chat:room1", "data": {}})[1]["error"]["code"] == 1503
+        lines = [r.getMessage() for r in caplog.records if "publish not stored" in r.getMessage()]
+        assert len(lines) == 1
+        monkeypatch.setattr(publishing._OutageLog, "LOG_EVERY", 0.0)
+        call("publish", {"user": "42", "channel": "chat:room1", "data": {}})
+    finally:
+        reset_redis()
+    lines = [r.getMessage() for r in caplog.records if "publish not stored" in r.getMessage()]
+    assert len(lines) == 2
+    assert lines[1].endswith("(and 4 more since the last report)")
