@@ -33,7 +33,7 @@ from django.conf import settings
 from callbacks import protocol
 from callbacks.base import CentrifugoProxyView, proxy_payload
 from partitions.store import rules_store
-from realtime.observability import flush_stream_writes, observe_callback, request_id
+from realtime.observability import flush_metrics, observe_callback, request_id
 from realtime.redis_async import close_async_redis
 from realtime.wsgi_bridge import run_blocking, shutdown_threads
 
@@ -178,7 +178,7 @@ class ProxyFastPath:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await close_async_redis()
-                flush_stream_writes()  # counts not yet written to the metric files
+                flush_metrics()  # counts not yet written to the metric files
                 shutdown_threads()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -14,6 +14,7 @@ up. Each request id lives in a context variable so every log line of a request c
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextvars
 import logging
 import os
@@ -38,54 +39,105 @@ RULES_VERSION = Gauge("gateway_rules_version", "Rule-set version served", multip
 
 _OUTCOMES = {ord("r"): "result", ord("e"): "error", ord("d"): "disconnect"}
 
-# Labelled children, looked up once: labels() costs a few microseconds per call on the hot path.
+# --- the hot path's metrics -------------------------------------------------------------------
+# In multiprocess mode every increment is a locked write to an mmap file: observing a callback
+# (a counter and a histogram) cost ~8-10 % of a worker's throughput (bench/, metrics on vs off).
+# On an event loop (the callback workers' fast path) counts and timings are therefore added up in
+# memory and written to the metric files at most once per METRICS_FLUSH_SECONDS, and at worker
+# shutdown (realtime.asgi's lifespan). Anywhere else (Django's threads, commands) they are
+# written at once. Scrapes see the loop's numbers up to a second late.
+METRICS_FLUSH_SECONDS = 1.0
+
+# Labelled children, looked up once: labels() costs a few microseconds per call.
 _counted: dict[tuple[str, str], Any] = {}
 _timed: dict[str, Any] = {}
 _writes: dict[str, Any] = {}
 
+# Pending on the loop (touched only by the event loop's thread).
+_pending_calls: dict[tuple[str, str], int] = {}
+_pending_times: dict[str, list[Any]] = {}  # kind -> [sum of seconds, [count per bucket]]
+_pending_writes: dict[str, int] = {}
+_flush_on: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
+
+# Adding a second's observations at once uses the histogram child's value cells: prometheus_client
+# keeps one `_sum` and one `_buckets` cell per bound (pinned in requirements.txt; a test compares
+# batched against one-by-one observations, so an upgrade that changes this fails it).
+_BOUNDS: list[float] = list(CALLBACK_SECONDS._upper_bounds)  # ends with +Inf
+
 
 def observe_callback(kind: str, started: float, body: bytes, status: int) -> None:
+    elapsed = time.perf_counter() - started
     if status == 200:
         # Replies are {"result"...}, {"error"...} or {"disconnect"...}: the 3rd byte tells which.
         outcome = _OUTCOMES.get(body[2], "result") if len(body) > 2 else "result"
     else:
         outcome = "unauthorized" if status == 401 else "bad_request"
-    counter = _counted.get((kind, outcome))
-    if counter is None:
-        counter = _counted[kind, outcome] = CALLBACKS.labels(kind, outcome)
-    counter.inc()
-    histogram = _timed.get(kind)
-    if histogram is None:
-        histogram = _timed[kind] = CALLBACK_SECONDS.labels(kind)
-    histogram.observe(time.perf_counter() - started)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        _calls(kind, outcome).inc()
+        _timing(kind).observe(elapsed)
+        return
+    key = (kind, outcome)
+    _pending_calls[key] = _pending_calls.get(key, 0) + 1
+    timing = _pending_times.get(kind)
+    if timing is None:
+        timing = _pending_times[kind] = [0.0, [0] * len(_BOUNDS)]
+    timing[0] += elapsed
+    timing[1][bisect.bisect_left(_BOUNDS, elapsed)] += 1  # the first bound >= elapsed, as observe()
+    _flush_soon(loop)
 
 
 def count_stream_write(result: str) -> None:
-    """gateway_stream_writes_total{result}: ok | duplicate | error.
-
-    On an event loop (the callback workers' fast path) the counts are added up in memory and
-    written to the shared metric files at most once per METRICS_FLUSH_SECONDS: a multiprocess
-    counter increment costs microseconds, a large share of what storing a publication costs.
-    Anywhere else (threads, management commands) the counter moves at once."""
+    """gateway_stream_writes_total{result}: ok | duplicate | error (batched on a loop, as above)."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         _stream_writes(result).inc()
         return
     _pending_writes[result] = _pending_writes.get(result, 0) + 1
+    _flush_soon(loop)
+
+
+def _flush_soon(loop: asyncio.AbstractEventLoop) -> None:
     global _flush_on
     if _flush_on is not loop:  # none scheduled, or on a loop that has ended since (tests)
         _flush_on = loop
-        loop.call_later(METRICS_FLUSH_SECONDS, flush_stream_writes)
+        loop.call_later(METRICS_FLUSH_SECONDS, flush_metrics)
 
 
-def flush_stream_writes() -> None:
+def flush_metrics() -> None:
+    """Write what the loop has counted to the metric files."""
     global _flush_on
     _flush_on = None
-    pending = dict(_pending_writes)
+    calls, times, writes = dict(_pending_calls), dict(_pending_times), dict(_pending_writes)
+    _pending_calls.clear()
+    _pending_times.clear()
     _pending_writes.clear()
-    for result, count in pending.items():
+    for (kind, outcome), count in calls.items():
+        _calls(kind, outcome).inc(count)
+    for kind, (total, buckets) in times.items():
+        child = _timing(kind)
+        child._sum.inc(total)
+        for cell, count in zip(child._buckets, buckets, strict=True):
+            if count:
+                cell.inc(count)
+    for result, count in writes.items():
         _stream_writes(result).inc(count)
+
+
+def _calls(kind: str, outcome: str) -> Any:
+    counter = _counted.get((kind, outcome))
+    if counter is None:
+        counter = _counted[kind, outcome] = CALLBACKS.labels(kind, outcome)
+    return counter
+
+
+def _timing(kind: str) -> Any:
+    histogram = _timed.get(kind)
+    if histogram is None:
+        histogram = _timed[kind] = CALLBACK_SECONDS.labels(kind)
+    return histogram
 
 
 def _stream_writes(result: str) -> Any:
@@ -93,11 +145,6 @@ def _stream_writes(result: str) -> Any:
     if counter is None:
         counter = _writes[result] = STREAM_WRITES.labels(result)
     return counter
-
-
-METRICS_FLUSH_SECONDS = 1.0
-_pending_writes: dict[str, int] = {}  # touched only by the event loop's thread
-_flush_on: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

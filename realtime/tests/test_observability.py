@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import pytest
 from django.test import Client
@@ -79,7 +80,7 @@ def test_stream_writes_counted_on_the_event_loop_reach_the_metric_within_the_flu
     from realtime import observability
 
     monkeypatch.setattr(observability, "METRICS_FLUSH_SECONDS", 0.05)
-    observability.flush_stream_writes()  # counts other tests' loops left behind
+    observability.flush_metrics()  # counts other tests' loops left behind
     before = sample("gateway_stream_writes_total", result="ok")
 
     async def publishes() -> tuple[float, float]:
@@ -99,7 +100,7 @@ def test_the_workers_shutdown_flushes_counts_and_closes_its_redis_connection(red
     from realtime import observability, redis_async
     from realtime.asgi import application
 
-    observability.flush_stream_writes()  # counts other tests' loops left behind
+    observability.flush_metrics()  # counts other tests' loops left behind
     before = sample("gateway_stream_writes_total", result="duplicate")
 
     async def lifespan() -> tuple[list[str], bool]:
@@ -130,7 +131,7 @@ def test_counts_left_by_a_loop_that_ended_are_flushed_by_the_next_one(monkeypatc
     from realtime import observability
 
     monkeypatch.setattr(observability, "METRICS_FLUSH_SECONDS", 0.05)
-    observability.flush_stream_writes()
+    observability.flush_metrics()
     before = sample("gateway_stream_writes_total", result="ok")
 
     async def count(then_wait: float) -> None:
@@ -140,3 +141,38 @@ def test_counts_left_by_a_loop_that_ended_are_flushed_by_the_next_one(monkeypatc
     asyncio.run(count(0))  # ends before its flush
     asyncio.run(count(0.2))
     assert sample("gateway_stream_writes_total", result="ok") - before == 2
+
+
+def test_callbacks_observed_on_the_loop_add_up_exactly_as_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batched histogram (its cells written once a second) against prometheus_client's own
+    observe(), for the same timings: same counts per bucket, same sum."""
+    import asyncio
+
+    from realtime import observability
+
+    monkeypatch.setattr(observability, "METRICS_FLUSH_SECONDS", 0.05)
+    observability.flush_metrics()
+    timings = [0.0001, 0.0005, 0.0007, 0.003, 0.003, 0.2, 5.0]  # on bounds, between, beyond the last
+
+    def snapshot(kind: str) -> dict[str, float]:
+        bounds = ["0.0005", "0.001", "0.004", "0.256", "1.0", "+Inf"]
+        samples = {le: sample("gateway_callback_seconds_bucket", kind=kind, le=le) for le in bounds}
+        samples["sum"] = round(sample("gateway_callback_seconds_sum", kind=kind), 9)
+        samples["calls"] = sample("gateway_callbacks_total", kind=kind, outcome="result")
+        return samples
+
+    now = time.perf_counter()
+    for elapsed in timings:  # no loop: written at once, the reference
+        observability.observe_callback("ref", now - elapsed, b'{"result":{}}', 200)
+
+    async def on_the_loop() -> None:
+        for elapsed in timings:
+            observability.observe_callback("batched", time.perf_counter() - elapsed, b'{"result":{}}', 200)
+        assert snapshot("batched")["calls"] == 0  # not yet written
+        await asyncio.sleep(0.2)
+
+    asyncio.run(on_the_loop())
+    reference, batched = snapshot("ref"), snapshot("batched")
+    assert batched["calls"] == reference["calls"] == len(timings)
+    assert {k: v for k, v in batched.items() if k != "sum"} == {k: v for k, v in reference.items() if k != "sum"}
+    assert batched["sum"] == pytest.approx(reference["sum"], abs=1e-3)

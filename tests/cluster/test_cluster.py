@@ -88,6 +88,7 @@ def test_presence_and_history_are_shared_between_nodes(cluster: Cluster) -> None
 def test_callbacks_and_the_admin_reach_both_replicas(cluster: Cluster) -> None:
     replicas = [cluster.callback_url(i) for i in range(len(cluster.ports.callbacks))]
     published = dict(kind="publish", outcome="result")
+    time.sleep(1.5)  # earlier calls reach the metric files within a second: count from after them
     before = [metric(url, "gateway_callbacks_total", **published) for url in replicas]
 
     async def publish_on_every_node() -> None:
@@ -99,8 +100,15 @@ def test_callbacks_and_the_admin_reach_both_replicas(cluster: Cluster) -> None:
                 await client.disconnect()
 
     asyncio.run(publish_on_every_node())
-    after = [metric(url, "gateway_callbacks_total", **published) for url in replicas]
-    assert [b - a for a, b in zip(before, after, strict=True)] == [1.0, 1.0]
+
+    def counted() -> list[float]:
+        after = [metric(url, "gateway_callbacks_total", **published) for url in replicas]
+        return [b - a for a, b in zip(before, after, strict=True)]
+
+    # Each worker writes what its event loop counted once a second (realtime/observability.py).
+    wait_for(lambda: counted() == [1.0, 1.0], timeout=5, what="each replica to count one publish")
+    time.sleep(1.5)
+    assert counted() == [1.0, 1.0]
 
     # The admin's entry point: nginx, round robin over the replicas (their access logs show who served).
     admin = f"http://127.0.0.1:{cluster.ports.admin}/admin/login/?probe=round-robin"

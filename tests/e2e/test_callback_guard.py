@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -10,6 +11,7 @@ import pytest
 import redis
 
 from tests.support.gateway import SECRETS, Gateway
+from tests.support.procs import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -79,12 +81,20 @@ def callback_counts(gateway: Gateway) -> dict[str, float]:
 def test_metrics_add_up_every_worker(gateway: Gateway) -> None:
     """/metrics of the gunicorn service sums its workers: every call below is counted once,
     whichever worker answered it."""
+    time.sleep(1.5)  # earlier tests' calls reach the metric files within a second: count from after
     before = callback_counts(gateway)
     secret = {"X-Centrifugo-Proxy-Secret": SECRETS["CENTRIFUGO_PROXY_SECRET"]}
     for _ in range(6):
         post(gateway, "/centrifugo/publish", json.dumps(BODY).encode(), secret)
     for _ in range(3):
         post(gateway, "/centrifugo/publish", json.dumps(BODY).encode(), {})
-    after = callback_counts(gateway)
-    for labels, expected in (('kind="publish",outcome="result"', 6), ('kind="publish",outcome="unauthorized"', 3)):
-        assert after.get(labels, 0) - before.get(labels, 0) == expected
+    expected = {'kind="publish",outcome="result"': 6.0, 'kind="publish",outcome="unauthorized"': 3.0}
+
+    def counted() -> dict[str, float]:
+        after = callback_counts(gateway)
+        return {labels: after.get(labels, 0) - before.get(labels, 0) for labels in expected}
+
+    # The workers write what their event loops counted once a second (realtime/observability.py).
+    wait_for(lambda: counted() == expected, timeout=5, what="the calls to be counted")
+    time.sleep(1.5)  # a flush later: still counted once, by whichever worker answered
+    assert counted() == expected, counted()
