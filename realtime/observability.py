@@ -65,8 +65,9 @@ _flush_on: asyncio.AbstractEventLoop | None = None  # the loop a flush is schedu
 _BOUNDS: list[float] = list(CALLBACK_SECONDS._upper_bounds)  # ends with +Inf
 
 
-def observe_callback(kind: str, started: float, body: bytes, status: int) -> None:
-    elapsed = time.perf_counter() - started
+def observe_callback(kind: str, started: float, body: bytes, status: int, *, now: float | None = None) -> None:
+    """Count one answered callback and its duration (`now` defaults to the current perf_counter)."""
+    elapsed = (time.perf_counter() if now is None else now) - started
     if status == 200:
         # Replies are {"result"...}, {"error"...} or {"disconnect"...}: the 3rd byte tells which.
         outcome = _OUTCOMES.get(body[2], "result") if len(body) > 2 else "result"
