@@ -33,7 +33,7 @@ def main(argv: Sequence[str]) -> int:
     var_dir = Path(env.get("CLUSTER_DIR") or ROOT / "var" / "cluster").resolve()
     cluster = Cluster(var_dir=var_dir, ports=Ports.from_env(env), env=env, progress=step)
     if argv[:1] == ["manage"]:
-        if not (cluster.postgres.folder / "password").exists():
+        if not cluster.postgres.password_file.exists():
             raise SystemExit(f"no cluster in {var_dir}: start it first (make cluster)")
         result = cluster.manage(*argv[1:], input=None if sys.stdin.isatty() else sys.stdin.read())
         sys.stdout.write(result.stdout)

@@ -1,9 +1,15 @@
 """A throwaway PostgreSQL server for the cluster: initdb once into a folder, then `postgres` in the
 foreground on a loopback port, as an unprivileged user when we are root (PostgreSQL refuses to run
-as root). Password authentication over TCP, like the compose file's postgres service."""
+as root). Password authentication over TCP, like the compose file's postgres service.
+
+That user must reach its files. Run as root from a checkout under /root (mode 0700) or inside a
+`mktemp -d` folder, it cannot traverse the parents of `folder`; the files then live in a folder
+of their own under /var/tmp (sticky, world-traversable), named after `folder` so a restart finds
+them again, and `folder/LOCATION` says where."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import secrets
@@ -16,6 +22,7 @@ from tests.support.procs import Process, wait_for
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 USER = DATABASE = "gateway"
+FALLBACK_ROOT = Path("/var/tmp")
 
 
 def _run_as() -> pwd.struct_passwd | None:
@@ -30,14 +37,53 @@ def _run_as() -> pwd.struct_passwd | None:
     raise RuntimeError("running as root, and neither a 'postgres' nor a 'nobody' user exists to run PostgreSQL")
 
 
+def _fallback_for(folder: Path) -> Path:
+    return FALLBACK_ROOT / f"rtgw-postgres-{hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]}"
+
+
 class Postgres:
     """`folder` holds the data directory and the generated password; both survive restarts."""
 
     def __init__(self, folder: Path, *, port: int, log: Path) -> None:
         self.folder, self.port, self.log = folder, port, log
-        self.data = folder / "data"
         self.user = _run_as()
         self.process: Process | None = None
+        fallback = _fallback_for(folder)
+        # Where the data directory and password file live: `folder`, unless an earlier run had to
+        # move them (see the module's docstring).
+        self.home = fallback if (fallback / "password").exists() else folder
+        self.relocated_from: Path | None = None
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def password_file(self) -> Path:
+        return self.home / "password"
+
+    def _reachable(self, path: Path) -> bool:
+        """Whether PostgreSQL's user can write `path` (which takes search rights on every parent)."""
+        if self.user is None:
+            return True
+        return subprocess.run(self._as_user(["test", "-w", str(path)]), check=False).returncode == 0
+
+    def _choose_home(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.user is not None:
+            os.chown(self.folder, self.user.pw_uid, self.user.pw_gid)
+        if self._reachable(self.folder):
+            self.home = self.folder
+            return
+        fallback = _fallback_for(self.folder)
+        fallback.mkdir(mode=0o700, exist_ok=True)
+        assert self.user is not None
+        os.chown(fallback, self.user.pw_uid, self.user.pw_gid)
+        self.home, self.relocated_from = fallback, self.folder
+        (self.folder / "LOCATION").write_text(
+            f"PostgreSQL's files are in {fallback}: user {self.user.pw_name!r} cannot traverse the folders above "
+            f"{self.folder}. Delete both folders to start afresh.\n"
+        )
 
     def _as_user(self, argv: list[str]) -> list[str]:
         if self.user is None:
@@ -48,7 +94,7 @@ class Postgres:
 
     @property
     def password(self) -> str:
-        return (self.folder / "password").read_text().strip()
+        return self.password_file.read_text().strip()
 
     def url(self, database: str = DATABASE) -> str:
         return f"postgres://{USER}:{self.password}@127.0.0.1:{self.port}/{database}"
@@ -57,13 +103,12 @@ class Postgres:
         """Creates the data directory on first use; False when it already existed."""
         if (self.data / "PG_VERSION").exists():
             return False
-        self.folder.mkdir(parents=True, exist_ok=True)
-        pwfile = self.folder / "password"
+        self._choose_home()
+        pwfile = self.password_file
         pwfile.write_text(secrets.token_urlsafe(24) + "\n")
         pwfile.chmod(0o600)
         if self.user is not None:
-            for path in (self.folder, pwfile):
-                os.chown(path, self.user.pw_uid, self.user.pw_gid)
+            os.chown(pwfile, self.user.pw_uid, self.user.pw_gid)
         argv = [
             str(PG_BIN / "initdb"), "-D", str(self.data), "-U", USER, f"--pwfile={pwfile}",
             "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync",

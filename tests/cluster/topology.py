@@ -140,6 +140,10 @@ class Cluster:
         env = self.base_env
         if self.postgres.initdb(env):
             self.progress(f"Created a PostgreSQL cluster in {self.postgres.data}")
+            if self.postgres.relocated_from is not None:
+                self.progress(
+                    f"(not in {self.postgres.relocated_from}: PostgreSQL's user cannot traverse the folders above it)"
+                )
         self.progress("Starting PostgreSQL and Redis")
         self.postgres.start(env)
         redis_dir = self.var_dir / "redis"
