@@ -10,12 +10,12 @@ export PATH="$ROOT/.venv/bin:$PATH"
 
 [ -x "$ROOT/.venv/bin/python" ] || die "no .venv: run 'make python' (or 'make bench') first"
 command -v redis-server >/dev/null || die "redis-server is missing: run scripts/install-system-packages.sh test"
-command -v node >/dev/null && command -v npm >/dev/null || die "Node.js and npm are needed for the Node baseline"
+{ command -v node && command -v npm; } >/dev/null || die "Node.js and npm are needed for the Node baseline"
 
 if ! command -v wrk >/dev/null; then
   step "Installing wrk (HTTP load generator; one-time)"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
+  apt_get update -qq
+  apt_get install -y -qq --no-install-recommends wrk
 fi
 
 node_dir="$ROOT/bench/node-baseline"

@@ -21,6 +21,6 @@ esac
 [ ${#want[@]} -eq 0 ] && exit 0
 command -v apt-get >/dev/null || die "please install: ${want[*]} (no apt-get here)"
 step "Installing Debian packages: ${want[*]} (one-time, about a minute)"
-as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+apt_get update -qq
+apt_get install -y -qq --no-install-recommends "${want[@]}"
 note "installed ${want[*]}"

@@ -22,3 +22,31 @@ load_dev_env() {
     if [ -z "${!key:-}" ]; then export "$key=$value"; fi
   done < "$file"
 }
+
+# apt_get ARGS...: apt-get as root, non-interactive, waiting while another apt/dpkg process holds
+# its lock (a machine that just booted often runs unattended-upgrades or cloud-init's apt) for at
+# most APT_LOCK_WAIT seconds (default 300), saying so once. apt's own DPkg::Lock::Timeout does not
+# cover `apt-get update`'s lists lock (apt 2.6), so the wait is a retry loop on apt's lock error.
+apt_get() {
+  local limit="${APT_LOCK_WAIT:-300}" out said=false
+  local deadline=$((SECONDS + limit))
+  while true; do
+    if out="$(as_root env DEBIAN_FRONTEND=noninteractive apt-get "$@" 2>&1)"; then
+      return 0  # -qq output on success is dpkg's progress: not worth showing
+    fi
+    case "$out" in
+      *"Could not get lock"* | *"Unable to lock"* | *"Unable to acquire the dpkg frontend lock"*) ;;
+      *) printf '%s\n' "$out" >&2; return 1 ;;
+    esac
+    local holder
+    holder="$(printf '%s\n' "$out" | sed -n 's/.*It is held by \(process [0-9]* ([^)]*)\).*/\1/p' | head -n 1)"
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      die "another apt/dpkg process${holder:+ ($holder)} still holds the package lock after ${limit} s: wait for it to finish (or raise APT_LOCK_WAIT), then run this again"
+    fi
+    if [ "$said" = false ]; then
+      note "another apt/dpkg process${holder:+ ($holder)} holds the package lock; waiting up to ${limit} s for it"
+      said=true
+    fi
+    sleep 2
+  done
+}
