@@ -72,6 +72,8 @@ def _publish(args: argparse.Namespace, results: dict[str, Any], var_dir: Path, r
     if args.targets:
         known = {t.name: t for t in (*targets.MAIN, *targets.TUNING)}
         chosen = [known[name] for name in args.targets.split(",")]
+    if args.before:
+        chosen.insert(1, targets.before(_export(args.before, var_dir), args.before))
     settings = callbacks.Settings(
         connections=args.connections, duration_s=args.duration, warmup_s=args.warmup, rounds=args.rounds
     )
@@ -115,6 +117,23 @@ def _publish(args: argparse.Namespace, results: dict[str, Any], var_dir: Path, r
         results["inprocess"] = stack
 
 
+def _export(rev: str, var_dir: Path) -> Path:
+    """`git archive` of REV into var/bench/before-<commit> (kept: a second run reuses it)."""
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    tree = var_dir / f"before-{commit[:12]}"
+    if not (tree / "realtime" / "gunicorn_conf.py").exists():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.Popen(["git", "-C", str(ROOT), "archive", commit], stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", str(tree)], stdin=archive.stdout, check=True)
+        if archive.wait() != 0:
+            raise SystemExit(f"git archive {rev} failed")
+    print(f"ours-before: {rev} = {commit[:12]}, exported to {tree}")
+    return tree
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["callbacks", "rules", "inprocess"], help="run one benchmark")
@@ -124,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=6, help="measured seconds per target and round [6]")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds per target and round [2]")
     parser.add_argument("--rounds", type=int, default=3, help="starts of each target, interleaved [3]")
+    parser.add_argument("--before", metavar="REV", help="also load the gateway as of this git revision (ours-before)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
 
@@ -150,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         "tuning"
         if args.tuning
         else "results"
-        if args.only is None and not args.targets
+        if args.only is None and not args.targets and not args.before
         else f"results-{args.only or 'partial'}"
     )
     out = var_dir / f"{name}.json"

@@ -10,6 +10,7 @@ from typing import Any
 from bench.callbacks import Outcome, Round
 
 NODE, NODE_X2, NAIVE, OURS, NOOP = "node-express", "node-express-x2", "naive-drf", "ours", "ours-noop"
+BEFORE = "ours-before"
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -42,7 +43,7 @@ def publish_ratios(outcomes: Sequence[Outcome]) -> dict[str, dict[str, float | N
     out: dict[str, dict[str, float | None]] = {}
     for o in outcomes:
         row: dict[str, float | None] = {}
-        for base in (NODE, NODE_X2, NAIVE, OURS, NOOP):
+        for base in (NODE, NODE_X2, NAIVE, OURS, NOOP, BEFORE):
             ref = by_name.get(base)
             if ref is not None and ref is not o:
                 row[f"rps_vs_{base}"] = paired(o, ref, _rps)
@@ -85,6 +86,12 @@ def publish_headlines(outcomes: Sequence[Outcome], ratios: dict[str, dict[str, f
         lines.append(
             f"full publish path / no-op path (ours / ours-noop): throughput {_x(ours[f'rps_vs_{NOOP}'])}, "
             f"server CPU per request {_x(ours[f'cpu_per_request_vs_{NOOP}'])}"
+        )
+    if OURS in by_name and BEFORE in by_name:
+        lines.append(
+            f"ours / ours-before ({by_name[BEFORE].target.summary}): "
+            f"throughput {_x(ours[f'rps_vs_{BEFORE}'])}, p99 latency {_x(ours[f'p99_vs_{BEFORE}'])}, "
+            f"server CPU per request {_x(ours[f'cpu_per_request_vs_{BEFORE}'])}"
         )
     errors = sum(o.errors for o in outcomes)
     lines.append(f"non-2xx answers and socket errors, all targets and rounds: {errors}")

@@ -82,6 +82,7 @@ class Target:
     processes: str = ""
     args: tuple[str, ...] = ()  # extra gunicorn options; on the command line they override the config file
     app: str = ""  # the application to serve, when not the default for its settings
+    tree: Path | None = None  # another checkout of the project to serve (`--before REV`), else this one
 
     def server(self, ctx: Context) -> Server:
         port = free_port()
@@ -99,6 +100,8 @@ class Target:
                 ),
             ]
             env = {**ctx.gateway_env(self.settings), "PORT": str(port), **self.env}
+            if self.tree is not None:  # that checkout's code and config, this run's packages and Redis
+                env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(self.tree), os.environ.get("PYTHONPATH"))))
         elif self.kind == "granian":
             # A Rust HTTP server hosting the same ASGI app (only when granian is installed; --tuning).
             argv = [
@@ -141,7 +144,7 @@ class Target:
             }
         else:
             raise ValueError(f"unknown target kind {self.kind!r}")
-        return Server(self.name, argv, env, port, ctx.log_dir, ctx.run_dir, ROOT)
+        return Server(self.name, argv, env, port, ctx.log_dir, ctx.run_dir, self.tree or ROOT)
 
 
 def naive_env(ctx: Context) -> dict[str, str]:
@@ -204,6 +207,21 @@ NAIVE = Target(
 )
 
 MAIN = (OURS, OURS_NOOP, NODE, NODE_CLUSTER, NAIVE)
+
+
+def before(tree: Path, rev: str) -> Target:
+    """The gateway as shipped at an earlier commit, exported to `tree`: a change's cost, measured
+    in the same run as the change (`python -m bench --before REV`)."""
+    return Target(
+        BEFORE,
+        "gateway",
+        f"the gateway as shipped at {rev} (same packages, settings and Redis)",
+        processes=OURS.processes,
+        tree=tree,
+    )
+
+
+BEFORE = "ours-before"
 
 
 # Second phase: what would make ours faster. The same gateway code under other process layouts, and
