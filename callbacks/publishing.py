@@ -35,6 +35,11 @@ from streams.writer import (
 logger = logging.getLogger("callbacks")
 
 IDEMPOTENCY_FIELD = b'"_idempotency_key"'
+# A write Redis did not confirm in time may still be applied when Redis catches up: 1503 means
+# "unknown", not "not stored", and only a retry with the same idempotency key is safe.
+STORE_UNCONFIRMED = (
+    "message store did not confirm the write (it may still be stored); retry with the same idempotency key"
+)
 MAX_IDEMPOTENCY_KEY = 128
 
 
@@ -126,7 +131,7 @@ class _Write:
     def unavailable(self, exc: StreamUnavailable) -> Rejected:
         count_stream_write("error")
         _outage_log.failed(self.channel, exc)
-        return Rejected(protocol.STORE_UNAVAILABLE, "message store unavailable, retry later", temporary=True)
+        return Rejected(protocol.STORE_UNAVAILABLE, STORE_UNCONFIRMED, temporary=True)
 
     def key_reused(self) -> Rejected:
         count_stream_write("conflict")
