@@ -191,7 +191,7 @@ def _check(
         idempotency = found
     key = None
     if idempotency:  # a retry of this publisher's publication on this channel, not a shared name
-        key = PublicationKey.of(user=user, channel=channel, key=idempotency, data=data, binary=binary)
+        key = PublicationKey.of(user=user, client=client, channel=channel, key=idempotency, data=data, binary=binary)
     target = ruleset.target(channel=channel, user=user)
     return _Write(rule, target, channel, user, client, data, binary, key)
 

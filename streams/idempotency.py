@@ -2,7 +2,10 @@
 
 A publisher's key K is not a name in a shared space: Alice's K and Bob's K are different keys, and
 Alice's K on `chat:a` is a different key from her K on `chat:b`. So the Redis key that records
-"already stored" is derived from (user, channel, K), and it remembers a digest of the data: a retry
+"already stored" is derived from (user, channel, K) — for an anonymous publisher (user ""), from
+its client id instead, as the rate limit counts them, so anonymous publishers cannot suppress each
+other's messages either (a retry after a reconnect is a new client, then, and is stored again).
+It remembers a digest of the data: a retry
 with the same bytes gets the first entry id back (a duplicate), the same key with other bytes is a
 conflict (an error, never a silent ok).
 
@@ -27,14 +30,15 @@ _encode = msgspec.json.Encoder().encode
 @dataclass(slots=True)  # not frozen: frozen dataclasses set each field through object.__setattr__
 class PublicationKey:
     key: str  # as the publisher gave it (stored in the entry's `idem` field)
-    scope: str  # hex SHA-256 of (user, channel, key): names the Redis key
+    scope: str  # hex SHA-256 of (user or anonymous client, channel, key): names the Redis key
     data_digest: str  # hex SHA-256 of the data (and whether it is binary): tells a retry from a reuse
     broadcast_key: str  # what Centrifugo is given as `idempotency_key`
 
     @classmethod
-    def of(cls, *, user: str, channel: str, key: str, data: bytes, binary: bool) -> PublicationKey:
-        # JSON of the triple, not a separator join: no user/channel/key split can collide with another.
-        scope = hashlib.sha256(_encode((user, channel, key))).digest()
+    def of(cls, *, user: str, client: str, channel: str, key: str, data: bytes, binary: bool) -> PublicationKey:
+        # JSON of the tuple, not a separator join: no split of the parts can collide with another.
+        publisher = (user, "") if user else ("", client)
+        scope = hashlib.sha256(_encode((*publisher, channel, key))).digest()
         data_digest = hashlib.sha256(b"b" if binary else b"j")
         data_digest.update(data)
         digest = data_digest.digest()

@@ -11,6 +11,7 @@ import redis
 from django.test import Client
 
 from callbacks.tests.conftest import Call
+from callbacks.tests.test_publication_checks import chat_rule
 from callbacks.tests.test_server_api import KEY, _Centrifugo, post
 from partitions.store import rules_store
 
@@ -73,6 +74,20 @@ def test_issue9_item1_a_key_reused_with_different_data_is_refused_with_1409(
     assert entries(redis_client, first["tags"]["stream"]) == [
         ("alice", "chat:a", {"_idempotency_key": "K", "text": "hi"})
     ]
+
+
+def test_issue9_item1_anonymous_publishers_keys_are_scoped_to_their_connection(
+    call: Call, redis_client: redis.Redis
+) -> None:
+    chat_rule(publish_access="anyone")
+    data = {"_idempotency_key": "K", "text": "hi"}
+    one = call("publish", {"user": "", "client": "client-1", "channel": "chat:a", "data": data})[1]["result"]
+    retry = call("publish", {"user": "", "client": "client-1", "channel": "chat:a", "data": data})[1]["result"]
+    other = call("publish", {"user": "", "client": "client-2", "channel": "chat:a", "data": data})[1]["result"]
+    assert retry == one
+    assert other["tags"]["stream_id"] != one["tags"]["stream_id"]
+    assert other["idempotency_key"] != one["idempotency_key"]
+    assert redis_client.xlen(one["tags"]["stream"]) == 2
 
 
 def test_issue9_item1_api_publish_key_reused_with_other_data_is_422(

@@ -80,7 +80,7 @@ def test_append_trims_approximately_to_the_cap(redis_client: redis.Redis) -> Non
 
 
 def key(raw: str, *, data: bytes, user: str = "u", channel: str = "c", binary: bool = False) -> PublicationKey:
-    return PublicationKey.of(user=user, channel=channel, key=raw, data=data, binary=binary)
+    return PublicationKey.of(user=user, client="x", channel=channel, key=raw, data=data, binary=binary)
 
 
 def test_an_idempotency_key_stores_once_even_after_the_script_cache_is_flushed(
