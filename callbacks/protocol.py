@@ -84,7 +84,8 @@ LIMIT_EXCEEDED = 106
 BAD_REQUEST = 107
 METHOD_NOT_FOUND = 104
 TOO_MANY_REQUESTS = 111
-STORE_UNAVAILABLE = 1503
+IDEMPOTENCY_KEY_REUSED = 1409  # the publisher's key already stored a different publication (permanent)
+STORE_UNAVAILABLE = 1503  # temporary; NOT "not stored": the write's outcome is unknown
 
 DISCONNECT_INVALID_TOKEN = 4501
 DISCONNECT_TOKEN_EXPIRED = 4502

@@ -21,8 +21,10 @@ from callbacks import protocol
 from partitions.rules import Action, ChannelRule, StreamTarget
 from partitions.store import rules_store
 from realtime.observability import count_stream_write
+from streams.idempotency import PublicationKey
 from streams.writer import (
     Appended,
+    IdempotencyKeyReused,
     StreamUnavailable,
     rate_limit_hit,
     rate_limit_hit_async,
@@ -33,6 +35,11 @@ from streams.writer import (
 logger = logging.getLogger("callbacks")
 
 IDEMPOTENCY_FIELD = b'"_idempotency_key"'
+# A write Redis did not confirm in time may still be applied when Redis catches up: 1503 means
+# "unknown", not "not stored", and only a retry with the same idempotency key is safe.
+STORE_UNCONFIRMED = (
+    "message store did not confirm the write (it may still be stored); retry with the same idempotency key"
+)
 MAX_IDEMPOTENCY_KEY = 128
 
 
@@ -47,7 +54,7 @@ _decode_key = msgspec.json.Decoder(_IdempotencyKey).decode
 class Accepted:
     target: StreamTarget
     appended: Appended | None  # None: the partition rule says "do not store"
-    idempotency: str = ""
+    broadcast_key: str = ""  # Centrifugo's idempotency_key: the publisher's key scoped to them
 
     def tags(self) -> dict[str, str]:
         if self.appended is None:
@@ -94,7 +101,7 @@ class _Write:
     client: str
     data: bytes
     binary: bool
-    idempotency: str
+    idempotency: PublicationKey | None
 
     def append_kwargs(self) -> dict[str, Any]:
         return {
@@ -119,12 +126,16 @@ class _Write:
     def stored(self, appended: Appended | None) -> Accepted:
         if appended is not None:
             count_stream_write("duplicate" if appended.duplicate else "ok")
-        return Accepted(self.target, appended, self.idempotency)
+        return Accepted(self.target, appended, self.idempotency.broadcast_key if self.idempotency else "")
 
     def unavailable(self, exc: StreamUnavailable) -> Rejected:
         count_stream_write("error")
         _outage_log.failed(self.channel, exc)
-        return Rejected(protocol.STORE_UNAVAILABLE, "message store unavailable, retry later", temporary=True)
+        return Rejected(protocol.STORE_UNAVAILABLE, STORE_UNCONFIRMED, temporary=True)
+
+    def key_reused(self) -> Rejected:
+        count_stream_write("conflict")
+        return Rejected(protocol.IDEMPOTENCY_KEY_REUSED, "idempotency key already used for a different publication")
 
 
 class _OutageLog:
@@ -178,8 +189,11 @@ def _check(
         if isinstance(found, Rejected):
             return found
         idempotency = found
+    key = None
+    if idempotency:  # a retry of this publisher's publication on this channel, not a shared name
+        key = PublicationKey.of(user=user, client=client, channel=channel, key=idempotency, data=data, binary=binary)
     target = ruleset.target(channel=channel, user=user)
-    return _Write(rule, target, channel, user, client, data, binary, idempotency)
+    return _Write(rule, target, channel, user, client, data, binary, key)
 
 
 def publication_accept(
@@ -207,6 +221,8 @@ def publication_accept(
         return write.stored(stream_append(**write.append_kwargs()))
     except StreamUnavailable as exc:
         return write.unavailable(exc)
+    except IdempotencyKeyReused:
+        return write.key_reused()
 
 
 async def publication_accept_async(
@@ -235,3 +251,5 @@ async def publication_accept_async(
         return write.stored(await stream_append_async(**write.append_kwargs()))
     except StreamUnavailable as exc:
         return write.unavailable(exc)
+    except IdempotencyKeyReused:
+        return write.key_reused()

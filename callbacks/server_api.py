@@ -33,8 +33,10 @@ from callbacks.publishing import MAX_IDEMPOTENCY_KEY, Rejected, publication_acce
 
 logger = logging.getLogger("callbacks")
 
+# 422 for a reused Idempotency-Key, as the IETF Idempotency-Key draft suggests.
 STATUS_FOR = {protocol.PERMISSION_DENIED: 403, protocol.BAD_REQUEST: 400, protocol.LIMIT_EXCEEDED: 413,
-              protocol.TOO_MANY_REQUESTS: 429, protocol.STORE_UNAVAILABLE: 503}  # fmt: skip
+              protocol.TOO_MANY_REQUESTS: 429, protocol.IDEMPOTENCY_KEY_REUSED: 422,
+              protocol.STORE_UNAVAILABLE: 503}  # fmt: skip
 BROADCAST_FAILED = 1502
 
 
@@ -160,7 +162,7 @@ class PublishApiView(APIView):
         tags = outcome.tags()
         try:
             broadcast = centrifugo_publish(
-                channel=body.channel, data=bytes(body.data), tags=tags, idempotency_key=idempotency
+                channel=body.channel, data=bytes(body.data), tags=tags, idempotency_key=outcome.broadcast_key
             )
         except CentrifugoUnavailable as exc:
             logger.error("server publish stored but not broadcast: channel=%r %s: %s", body.channel, tags, exc)

@@ -198,10 +198,11 @@ def _publish_reply(outcome: Accepted | Rejected) -> bytes:
     if isinstance(outcome, Rejected):
         return outcome.reply()
     body: dict[str, Any] = {"tags": outcome.tags()} if outcome.appended else {}
-    if outcome.idempotency:
-        # Centrifugo keeps the first result under this key for a while and answers a retry
-        # with it instead of broadcasting again: subscribers see the message once too.
-        body["idempotency_key"] = outcome.idempotency
+    if outcome.broadcast_key:
+        # Centrifugo keeps the first result under this key (per channel) for a while and answers
+        # a retry with it instead of broadcasting again: subscribers see the message once too.
+        # Not the raw key: another publisher's same raw key on this channel must be broadcast.
+        body["idempotency_key"] = outcome.broadcast_key
     return protocol.result(body)
 
 

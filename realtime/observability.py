@@ -3,7 +3,7 @@
 Metrics (Prometheus, GET /metrics on the callback port; keep it internal like Centrifugo's):
   gateway_callbacks_total{kind, outcome}        outcome: result | error | disconnect | bad_request | unauthorized
   gateway_callback_seconds{kind}                 latency of the whole view, parse to answer
-  gateway_stream_writes_total{result}           ok | duplicate | error
+  gateway_stream_writes_total{result}           ok | duplicate | conflict | error
   gateway_rules_version                          the rule-set version this process serves (max over processes)
 
 Under gunicorn every worker is a process: prometheus_client's multiprocess mode (a directory of
@@ -90,7 +90,7 @@ def observe_callback(kind: str, started: float, body: bytes, status: int, *, now
 
 
 def count_stream_write(result: str) -> None:
-    """gateway_stream_writes_total{result}: ok | duplicate | error (batched on a loop, as above)."""
+    """gateway_stream_writes_total{result}: ok | duplicate | conflict | error (batched on a loop, as above)."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:

@@ -13,7 +13,9 @@ assigns is the message id: unique within its key, ordered by server time.
 
 A plain publication is one `XADD key MAXLEN ~ N * fields...`. One with an idempotency key or a
 retention age is a Lua script instead, so the idempotency check and trimming (MINID ~ by age)
-happen atomically with the XADD — still one round trip.
+happen atomically with the XADD — still one round trip. An idempotency key is one publisher's
+retry of one publication on one channel (streams.idempotency): a retry with the same data gets the
+first entry id, the same key with other data is refused (IdempotencyKeyReused).
 """
 
 from __future__ import annotations
@@ -30,27 +32,35 @@ from redis.exceptions import NoScriptError
 from partitions.rules import StreamTarget
 from realtime.redis import get_redis
 from realtime.redis_async import RedisReplyError, RedisUnavailable, get_async_redis
+from streams.idempotency import PublicationKey
 
-# KEYS[1] stream, KEYS[2] idempotency key or "".
+# KEYS[1] stream, KEYS[2] idempotency key or "" (streams.idempotency: one publisher's key on one
+# channel, never shared with another publisher).
 # ARGV[1] max length (0: none), ARGV[2] min id by age ("": none), ARGV[3] idempotency TTL seconds,
-# ARGV[4..] field/value pairs.
-# Returns {1, id} for a new entry, {0, id} when the idempotency key already stored one.
+# ARGV[4] the data digest ("" without a key), ARGV[5..] field/value pairs.
+# The idempotency key holds "<data digest> <entry id>".
+# Returns {1, id} for a new entry, {0, id} when the key already stored this data, {2, ""} when
+# the key already stored OTHER data (a reused key: nothing is written).
 _APPEND = """
 if KEYS[2] ~= '' then
   local seen = redis.call('GET', KEYS[2])
-  if seen then return {0, seen} end
+  if seen then
+    local n = string.len(ARGV[4])
+    if string.sub(seen, 1, n + 1) == ARGV[4] .. ' ' then return {0, string.sub(seen, n + 2)} end
+    return {2, ''}
+  end
 end
 local id
 if ARGV[1] ~= '0' then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 4))
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 5))
 else
-  id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
+  id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))
 end
 if ARGV[2] ~= '' then
   redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[2])
 end
 if KEYS[2] ~= '' then
-  redis.call('SET', KEYS[2], id, 'EX', ARGV[3])
+  redis.call('SET', KEYS[2], ARGV[4] .. ' ' .. id, 'EX', ARGV[3])
 end
 return {1, id}
 """
@@ -58,6 +68,10 @@ return {1, id}
 
 class StreamUnavailable(Exception):
     """Redis did not confirm the write: the publish must not be acknowledged."""
+
+
+class IdempotencyKeyReused(Exception):
+    """The publisher's idempotency key already stored a different publication: nothing was written."""
 
 
 @dataclass(slots=True)
@@ -80,8 +94,10 @@ def stream_key(stream: str, partition: int) -> str:
     return key
 
 
-def idempotency_key(stream: str, partition: int, key: str) -> str:
-    return f"{settings.REDIS_KEY_PREFIX}:idem:{{{stream}:{partition}}}:{key}"
+def idempotency_key(stream: str, partition: int, scope: str) -> str:
+    """In the partition's hash tag (the same Redis Cluster slot as the stream); `scope` is
+    PublicationKey.scope, a digest of (user, channel, key), so publishers never share one."""
+    return f"{settings.REDIS_KEY_PREFIX}:idem:{{{stream}:{partition}}}:{scope}"
 
 
 _APPEND_SHA = hashlib.sha1(_APPEND.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
@@ -115,26 +131,40 @@ class _Append:
         if not self.scripted:
             return Appended(key=self.key, entry_id=_text(reply))
         created, entry_id = reply
+        if created == 2:
+            raise IdempotencyKeyReused("idempotency key already used for a different publication")
         return Appended(key=self.key, entry_id=_text(entry_id), duplicate=not created)
 
 
 def _append_command(
-    *, target: StreamTarget, channel: str, user: str, client: str, data: bytes, idempotency: str, binary: bool
+    *,
+    target: StreamTarget,
+    channel: str,
+    user: str,
+    client: str,
+    data: bytes,
+    idempotency: PublicationKey | None,
+    binary: bool,
 ) -> _Append:
     key = stream_key(target.stream, target.partition)
     now_ms = int(time.time() * 1000)
     fields: list[str | bytes] = ["channel", channel, "user", user, "client", client, "data", data, "ts", str(now_ms)]
-    if idempotency:
-        fields += ["idem", idempotency]
+    if idempotency is not None:
+        fields += ["idem", idempotency.key]
     if binary:
         fields += ["enc", "binary"]
-    if not idempotency and not target.max_age_seconds:
+    if idempotency is None and not target.max_age_seconds:
         # The common case needs no script: a plain XADD costs Redis less CPU than EVALSHA.
         trim = ("MAXLEN", "~", target.max_length) if target.max_length else ()
         return _Append(key, ("XADD", key, *trim, "*", *fields), scripted=False)
     min_id = f"{now_ms - target.max_age_seconds * 1000}-0" if target.max_age_seconds else ""
-    idem_key = idempotency_key(target.stream, target.partition, idempotency) if idempotency else ""
-    command = ("EVALSHA", _APPEND_SHA, 2, key, idem_key, target.max_length or 0, min_id, settings.IDEMPOTENCY_WINDOW)
+    idem_key, digest = "", ""
+    if idempotency is not None:
+        idem_key = idempotency_key(target.stream, target.partition, idempotency.scope)
+        digest = idempotency.data_digest
+    command = (
+        "EVALSHA", _APPEND_SHA, 2, key, idem_key, target.max_length or 0, min_id, settings.IDEMPOTENCY_WINDOW, digest
+    )  # fmt: skip
     return _Append(key, (*command, *fields), scripted=True)
 
 
@@ -145,10 +175,12 @@ def stream_append(
     user: str,
     client: str,
     data: bytes,
-    idempotency: str = "",
+    idempotency: PublicationKey | None = None,
     binary: bool = False,
 ) -> Appended:
-    """Store one publication (blocking, redis-py): the server API and management commands."""
+    """Store one publication (blocking, redis-py): the server API and management commands.
+    Raises StreamUnavailable (not confirmed: it may still have been written) or
+    IdempotencyKeyReused."""
     write = _append_command(
         target=target, channel=channel, user=user, client=client, data=data, idempotency=idempotency, binary=binary
     )
@@ -171,7 +203,7 @@ async def stream_append_async(
     user: str,
     client: str,
     data: bytes,
-    idempotency: str = "",
+    idempotency: PublicationKey | None = None,
     binary: bool = False,
 ) -> Appended:
     """Store one publication on the event loop (the proxy fast path): the same command, sent on

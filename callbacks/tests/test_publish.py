@@ -100,7 +100,8 @@ def test_redis_down_gives_a_temporary_error_not_ok(call: Call, settings: object)
     finally:
         reset_redis()
     assert status == 200
-    assert body == {"error": {"code": 1503, "message": "message store unavailable, retry later", "temporary": True}}
+    message = "message store did not confirm the write (it may still be stored); retry with the same idempotency key"
+    assert body == {"error": {"code": 1503, "message": message, "temporary": True}}
 
 
 def test_publish_does_not_query_the_database(call: Call, redis_url: str, django_assert_num_queries: object) -> None:

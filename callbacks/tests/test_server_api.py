@@ -81,8 +81,9 @@ def test_stored_but_not_broadcast_is_a_temporary_502_and_a_retry_stores_nothing_
 
 
 class _Centrifugo:
-    """Stands in for Centrifugo's HTTP API in this unit test only (the real one is in the e2e
-    tests): answers every publish, counts TCP connections, can answer garbage."""
+    """Stands in for Centrifugo's HTTP API in these unit tests only (the real one is in the e2e
+    tests): answers every publish, records what it was sent, counts TCP connections, can answer
+    garbage."""
 
     def __init__(self) -> None:
         import http.server
@@ -90,6 +91,7 @@ class _Centrifugo:
 
         self.connections = 0
         self.garbage = False
+        self.bodies: list[dict[str, object]] = []  # the publish commands received
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -100,7 +102,7 @@ class _Centrifugo:
                 super().setup()
 
             def do_POST(self) -> None:  # http.server's naming
-                self.rfile.read(int(self.headers["Content-Length"]))
+                outer.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
                 if outer.garbage:
                     self.wfile.write(b"NOT HTTP\r\n\r\n")
                     self.close_connection = True

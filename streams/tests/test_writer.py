@@ -11,8 +11,10 @@ import pytest
 import redis
 
 from partitions.rules import StreamTarget
+from streams.idempotency import PublicationKey
 from streams.writer import (
     Appended,
+    IdempotencyKeyReused,
     StreamUnavailable,
     rate_limit_hit,
     rate_limit_hit_async,
@@ -77,19 +79,57 @@ def test_append_trims_approximately_to_the_cap(redis_client: redis.Redis) -> Non
     assert 10 <= length <= 200
 
 
+def key(raw: str, *, data: bytes, user: str = "u", channel: str = "c", binary: bool = False) -> PublicationKey:
+    return PublicationKey.of(user=user, client="x", channel=channel, key=raw, data=data, binary=binary)
+
+
 def test_an_idempotency_key_stores_once_even_after_the_script_cache_is_flushed(
     append: Append, redis_client: redis.Redis
 ) -> None:
     target = StreamTarget("chat", 0, 1000, True, None)
-    first = append(target=target, channel="c", user="u", client="x", data=b"1", idempotency="k-1")
+    first = append(target=target, channel="c", user="u", client="x", data=b"1", idempotency=key("k-1", data=b"1"))
     redis_client.script_flush()  # a restarted Redis: the next EVALSHA answers NOSCRIPT
-    again = append(target=target, channel="c", user="u", client="x", data=b"1", idempotency="k-1")
-    other = append(target=target, channel="c", user="u", client="x", data=b"2", idempotency="k-2")
+    again = append(target=target, channel="c", user="u", client="x", data=b"1", idempotency=key("k-1", data=b"1"))
+    other = append(target=target, channel="c", user="u", client="x", data=b"2", idempotency=key("k-2", data=b"2"))
     assert (again.entry_id, again.duplicate) == (first.entry_id, True)
     assert other.entry_id != first.entry_id
     assert not other.duplicate
     assert redis_client.xlen(first.key) == 2
     assert redis_client.xrange(first.key)[0][1]["idem"] == "k-1"
+
+
+def test_issue9_item1_the_same_raw_key_from_another_user_or_channel_of_the_partition_is_stored(
+    append: Append, redis_client: redis.Redis
+) -> None:
+    target = StreamTarget("chat", 0, 1000, True, None)  # one partition: every write below shares it
+    writes = [("alice", "chat:a"), ("bob", "chat:a"), ("alice", "chat:b"), ("bob", "chat:b")]
+    ids = [
+        append(target=target, channel=channel, user=user, client="x", data=b"{}",
+               idempotency=key("K", data=b"{}", user=user, channel=channel)).entry_id
+        for user, channel in writes
+    ]  # fmt: skip
+    assert len(set(ids)) == 4
+    stored = [(f["user"], f["channel"], f["idem"]) for _, f in redis_client.xrange("rtgw:stream:{chat:0}")]
+    assert stored == [(u, c, "K") for u, c in writes]
+    # The Redis key names no publisher's raw key: a digest of (user, channel, key), in the partition's slot.
+    assert sorted(redis_client.keys("rtgw:idem:*")) == sorted(
+        f"rtgw:idem:{{chat:0}}:{key('K', data=b'{}', user=u, channel=c).scope}" for u, c in writes
+    )
+
+
+def test_issue9_item1_a_key_reused_with_other_data_is_refused_and_stores_nothing(
+    append: Append, redis_client: redis.Redis
+) -> None:
+    target = StreamTarget("chat", 0, 1000, True, None)
+    first = append(target=target, channel="c", user="u", client="x", data=b"1", idempotency=key("K", data=b"1"))
+    with pytest.raises(IdempotencyKeyReused):
+        append(target=target, channel="c", user="u", client="x", data=b"2", idempotency=key("K", data=b"2"))
+    with pytest.raises(IdempotencyKeyReused):  # the same bytes, but binary this time: other data
+        append(target=target, channel="c", user="u", client="x", data=b"1", binary=True,
+               idempotency=key("K", data=b"1", binary=True))  # fmt: skip
+    again = append(target=target, channel="c", user="u", client="x", data=b"1", idempotency=key("K", data=b"1"))
+    assert (again.entry_id, again.duplicate) == (first.entry_id, True)
+    assert redis_client.xlen(first.key) == 1
 
 
 def test_binary_data_is_stored_as_bytes_and_marked(append: Append, redis_url: str) -> None:
