@@ -140,9 +140,6 @@ def test_issue9_item8_a_subscription_token_from_the_command_subscribes_when_aud_
     issued = gateway.manage("issue_subscription_token", "alice", channel)
     assert issued.returncode == 0, issued.stderr
     subscription_token = issued.stdout.strip()
-    # stderr says what the token carries and which settings decided it; no warning: aud/iss are set.
-    assert f"aud={AUDIENCE!r} (TOKEN_AUDIENCE), iss={ISSUER!r} (TOKEN_ISSUER)" in issued.stderr
-    assert "warning" not in issued.stderr
 
     async def scenario() -> bool:
         client = await clients.connected(gateway.ws_url, token=connection_token)
@@ -157,6 +154,9 @@ def test_issue9_item8_a_subscription_token_from_the_command_subscribes_when_aud_
         return subscribed
 
     assert run(scenario()), "Centrifugo refused the subscription token issue_subscription_token printed"
+    # stderr says what the token carries and which settings decided it; no warning: aud/iss are set.
+    assert f"aud={AUDIENCE!r} (TOKEN_AUDIENCE), iss={ISSUER!r} (TOKEN_ISSUER)" in issued.stderr
+    assert "warning" not in issued.stderr
 
 
 def test_issue9_item10_no_payload_or_token_in_any_log_at_the_shipped_level(gateway: Gateway) -> None:
