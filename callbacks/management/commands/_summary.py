@@ -25,6 +25,6 @@ def token_describe(token: str, *, stderr: OutputWrapper) -> None:
     if settings_module.endswith(".production") and not (settings.TOKEN_AUDIENCE and settings.TOKEN_ISSUER):
         unset = " and ".join(name for name in ("TOKEN_AUDIENCE", "TOKEN_ISSUER") if not getattr(settings, name))
         stderr.write(
-            f"warning: {unset} unset in this shell: if the gateway sets it, Centrifugo and the connect"
+            f"warning: {unset} unset in this shell: if the gateway sets either, Centrifugo and the connect"
             " proxy refuse this token. Run this command with the gateway's environment.\n"
         )
