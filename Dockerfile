@@ -57,7 +57,7 @@ COPY . .
 # throwaway values below exist for this one command only (not ENV, so not in the image config).
 # The code and static files stay root-owned: readable by all, writable by none. Only VAR_DIR
 # (supervisord's socket and pid file; the SQLite file when DATABASE_URL is unset) is the gateway's.
-RUN DJANGO_SECRET_KEY=build-time-placeholder-not-a-secret \
+RUN DJANGO_SECRET_KEY=build-time-placeholder-not-a-secret-long-enough-for-django \
     CENTRIFUGO_TOKEN_HMAC_SECRET_KEY=build-time-placeholder-not-a-secret \
     CENTRIFUGO_PROXY_SECRET=build-time-placeholder-not-a-secret \
     python manage.py collectstatic --no-input -v 0 \

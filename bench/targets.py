@@ -19,9 +19,11 @@ PUBLISH = "/centrifugo/publish"
 
 @dataclass(frozen=True)
 class Secrets:
-    django: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-    hmac: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-    proxy: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    # token_urlsafe(48): 64 characters, past the production settings' minimums (32; Django's key 50).
+    django: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    hmac: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    proxy: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    api: str = field(default_factory=lambda: secrets.token_urlsafe(48))
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class Context:
             "DJANGO_SECRET_KEY": self.secrets.django,
             "CENTRIFUGO_TOKEN_HMAC_SECRET_KEY": self.secrets.hmac,
             "CENTRIFUGO_PROXY_SECRET": self.secrets.proxy,
-            "CENTRIFUGO_API_KEY": "bench",
+            "CENTRIFUGO_API_KEY": self.secrets.api,
             "DATABASE_URL": f"sqlite:///{self.gateway_db}",
             "REDIS_URL": self.redis_url,
             "DJANGO_DEBUG": "false",

@@ -1,6 +1,20 @@
 """JWTs: the ones operators issue (connection and subscription tokens Centrifugo verifies itself)
 and the check of a token a client sends in its connect data (the connect proxy verifies that one).
-HS256 only: the algorithm is pinned on both sides, so a token cannot choose how it is verified."""
+
+The connect proxy accepts exactly what Centrifugo v6.9.1's HMAC verifier (internal/jwtverify)
+accepts for a token in the connect command, so a token works the same in either place:
+- HS256, HS384 or HS512 with CENTRIFUGO_TOKEN_HMAC_SECRET_KEY. The algorithm family is pinned to
+  HMAC: "none", RS* and ES* are refused, so a token cannot choose how it is verified.
+- `exp` and `nbf` are checked when present, with no leeway; a token without `exp` never expires
+  (Centrifugo's rule; the commands here always set one). `iat` is not checked.
+- `aud` / `iss` must match TOKEN_AUDIENCE / TOKEN_ISSUER when those are set (Centrifugo gets the
+  same values from centrifugo/run.sh).
+- `sub` must be a non-empty string: centrifugo/config.json sets
+  `client.disallow_anonymous_connection_tokens`, so Centrifugo refuses a token without a user too.
+- A `channel` claim marks a subscription token, which both refuse as a connection token.
+- `expire_at`, when present, replaces `exp` as the time the connection must be refreshed (0: never).
+The one difference (README, Tokens): `meta` must be a JSON object here, since the rules read roles
+from it; Centrifugo keeps any JSON value as meta, and the rules then see no roles."""
 
 from __future__ import annotations
 
@@ -11,7 +25,9 @@ from typing import Any
 import jwt
 from django.conf import settings
 
-ALGORITHM = "HS256"
+# What Centrifugo's verifier accepts with an HMAC key; tokens issued here use the first.
+ALGORITHMS = ("HS256", "HS384", "HS512")
+ISSUE_ALGORITHM = "HS256"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,39 +49,63 @@ def token_verify(token: str) -> VerifiedToken:
         claims = jwt.decode(
             token,
             settings.CENTRIFUGO_TOKEN_HMAC_SECRET_KEY,
-            algorithms=[ALGORITHM],
+            algorithms=list(ALGORITHMS),
             audience=settings.TOKEN_AUDIENCE,
             issuer=settings.TOKEN_ISSUER,
-            options={"require": ["exp", "sub"], "verify_aud": settings.TOKEN_AUDIENCE is not None},
+            options={"require": ["sub"], "verify_aud": settings.TOKEN_AUDIENCE is not None, "verify_iat": False},
         )
     except jwt.ExpiredSignatureError:
         raise TokenRejected("token expired", expired=True) from None
+    except jwt.ImmatureSignatureError:
+        # Centrifugo answers a token that is not valid yet (nbf) like an expired one.
+        raise TokenRejected("token not valid yet", expired=True) from None
     except jwt.InvalidTokenError as exc:
         raise TokenRejected(f"invalid token: {exc}") from None
     user = claims["sub"]
     meta = claims.get("meta", {})
-    if not isinstance(user, str):
-        raise TokenRejected("invalid token: 'sub' must be a string")
+    if not isinstance(user, str) or not user:
+        raise TokenRejected("invalid token: 'sub' must be a non-empty string")
     if not isinstance(meta, dict):
         raise TokenRejected("invalid token: 'meta' must be an object")
-    return VerifiedToken(user=user, expire_at=int(claims["exp"]), info=claims.get("info"), meta=meta)
+    if claims.get("channel"):
+        raise TokenRejected("invalid token: a connection token cannot carry a 'channel' claim")
+    return VerifiedToken(user=user, expire_at=_expire_at(claims), info=claims.get("info"), meta=meta)
 
 
-def connection_token_issue(*, user: str, ttl: int, info: Any = None, meta: dict[str, Any] | None = None) -> str:
+def _expire_at(claims: dict[str, Any]) -> int:
+    """When the connection must be refreshed, as Centrifugo reads it: `expire_at` if present
+    (0 or less: never), else `exp`, else never."""
+    value = claims.get("expire_at", claims.get("exp"))
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TokenRejected("invalid token: 'expire_at' must be a number")
+    return max(int(value), 0)
+
+
+def token_claims_common(*, user: str, ttl: int) -> dict[str, Any]:
+    """The claims every issued token carries: the user, its lifetime, and the audience/issuer
+    Centrifugo checks when TOKEN_AUDIENCE/TOKEN_ISSUER are set (for both kinds of token: without
+    `client.subscription_token` in its config, Centrifugo verifies subscription tokens with the
+    connection-token settings)."""
     now = int(time.time())
     claims: dict[str, Any] = {"sub": user, "iat": now, "exp": now + ttl}
-    if info is not None:
-        claims["info"] = info
-    if meta:
-        claims["meta"] = meta
     if settings.TOKEN_AUDIENCE:
         claims["aud"] = settings.TOKEN_AUDIENCE
     if settings.TOKEN_ISSUER:
         claims["iss"] = settings.TOKEN_ISSUER
-    return jwt.encode(claims, settings.CENTRIFUGO_TOKEN_HMAC_SECRET_KEY, algorithm=ALGORITHM)
+    return claims
+
+
+def connection_token_issue(*, user: str, ttl: int, info: Any = None, meta: dict[str, Any] | None = None) -> str:
+    claims = token_claims_common(user=user, ttl=ttl)
+    if info is not None:
+        claims["info"] = info
+    if meta:
+        claims["meta"] = meta
+    return jwt.encode(claims, settings.CENTRIFUGO_TOKEN_HMAC_SECRET_KEY, algorithm=ISSUE_ALGORITHM)
 
 
 def subscription_token_issue(*, user: str, channel: str, ttl: int) -> str:
-    now = int(time.time())
-    claims = {"sub": user, "channel": channel, "iat": now, "exp": now + ttl}
-    return jwt.encode(claims, settings.CENTRIFUGO_TOKEN_HMAC_SECRET_KEY, algorithm=ALGORITHM)
+    claims = {**token_claims_common(user=user, ttl=ttl), "channel": channel}
+    return jwt.encode(claims, settings.CENTRIFUGO_TOKEN_HMAC_SECRET_KEY, algorithm=ISSUE_ALGORITHM)

@@ -31,6 +31,15 @@ export CENTRIFUGO_RPC_PROXY_ENDPOINT="$callback_url/centrifugo/rpc"
 if [ -n "${TOKEN_AUDIENCE:-}" ]; then export CENTRIFUGO_CLIENT_TOKEN_AUDIENCE="$TOKEN_AUDIENCE"; fi
 if [ -n "${TOKEN_ISSUER:-}" ]; then export CENTRIFUGO_CLIENT_TOKEN_ISSUER="$TOKEN_ISSUER"; fi
 
+# Log level, read by Centrifugo itself from CENTRIFUGO_LOG_LEVEL (config.json: warn). Keep it at warn
+# or error in production: at info and below, Centrifugo logs every refused client command whole
+# ("client command error"), with the publication data of a denied publish and the connect data
+# (tokens in it included) of a refused connect.
+case "${CENTRIFUGO_LOG_LEVEL:-warn}" in
+  none|trace|debug|info|warn|error) ;;
+  *) echo "run.sh: CENTRIFUGO_LOG_LEVEL must be none, trace, debug, info, warn or error, not '${CENTRIFUGO_LOG_LEVEL}'" >&2; exit 2 ;;
+esac
+
 # memory: one node. redis: several nodes share PUB/SUB, history and presence through Redis.
 case "${CENTRIFUGO_ENGINE:-memory}" in
   memory) export CENTRIFUGO_ENGINE_TYPE=memory ;;

@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 file="${VAR_DIR:-$ROOT/var}/dev.env"
 [ -f "$file" ] && exit 0
 mkdir -p "$(dirname "$file")"
-rand() { "$ROOT/.venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))'; }
+rand() { "$ROOT/.venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))'; }
 umask 077
 {
   echo "# Development secrets created by scripts/dev-secrets.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ)."

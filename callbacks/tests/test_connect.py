@@ -46,10 +46,10 @@ def test_an_expired_token_is_disconnected(call: Call) -> None:
             "invalid token: Signature verification failed",
         ),
         (
-            {"sub": "42"},
+            {"sub": "", "exp": 4102444800},
             "test-hmac-secret-key-0123456789abcdef-0123456789abcdef-0123456789",
             "HS256",
-            'invalid token: Token is missing the "exp" claim',
+            "invalid token: 'sub' must be a non-empty string",
         ),
         (
             {"exp": 4102444800},
@@ -58,10 +58,10 @@ def test_an_expired_token_is_disconnected(call: Call) -> None:
             'invalid token: Token is missing the "sub" claim',
         ),
         (
-            {"sub": "42", "exp": 4102444800},
+            {"sub": "42", "exp": 4102444800, "channel": "chat:room1"},
             "test-hmac-secret-key-0123456789abcdef-0123456789abcdef-0123456789",
-            "HS512",
-            "invalid token: The specified alg value is not allowed",
+            "HS256",
+            "invalid token: a connection token cannot carry a 'channel' claim",
         ),
     ],
 )
@@ -70,6 +70,47 @@ def test_a_bad_token_is_disconnected_with_the_reason(
 ) -> None:
     token = jwt.encode(claims, key, algorithm=algorithm)
     assert call("connect", {"data": {"token": token}}) == (200, {"disconnect": {"code": 4501, "reason": reason}})
+
+
+KEY = "test-hmac-secret-key-0123456789abcdef-0123456789abcdef-0123456789"
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "HS384", "HS512"])
+def test_issue9_item7_every_hmac_algorithm_centrifugo_accepts_is_accepted(call: Call, algorithm: str) -> None:
+    token = jwt.encode({"sub": "42", "exp": 4102444800}, KEY, algorithm=algorithm)
+    _status, body = call("connect", {"data": {"token": token}})
+    assert body["result"]["user"] == "42"
+    assert body["result"]["expire_at"] == 4102444800
+
+
+def test_issue9_item7_a_token_without_exp_connects_for_good_like_in_centrifugo(call: Call) -> None:
+    token = jwt.encode({"sub": "42"}, KEY, algorithm="HS256")
+    _status, body = call("connect", {"data": {"token": token}})
+    assert body["result"]["user"] == "42"
+    assert body["result"]["expire_at"] == 0  # never refreshed: what Centrifugo does with such a JWT
+
+
+def test_issue9_item7_iat_is_not_checked_and_expire_at_replaces_exp(call: Call) -> None:
+    now = int(time.time())
+    token = jwt.encode({"sub": "42", "exp": now + 60, "iat": now + 3600, "expire_at": now + 30}, KEY, algorithm="HS256")
+    _status, body = call("connect", {"data": {"token": token}})
+    assert body["result"]["expire_at"] == now + 30
+
+
+def test_issue9_item7_a_token_not_valid_yet_is_refused_like_an_expired_one(call: Call) -> None:
+    token = jwt.encode({"sub": "42", "nbf": int(time.time()) + 3600}, KEY, algorithm="HS256")
+    assert call("connect", {"data": {"token": token}}) == (
+        200,
+        {"disconnect": {"code": 4502, "reason": "token not valid yet"}},
+    )
+
+
+def test_a_token_whose_header_names_a_non_hmac_algorithm_is_refused(call: Call) -> None:
+    signed = jwt.encode({"sub": "42", "exp": 4102444800}, KEY, algorithm="HS256")
+    _header, payload, signature = signed.split(".")
+    header = jwt.utils.base64url_encode(b'{"alg":"RS256","typ":"JWT"}').decode()
+    _status, body = call("connect", {"data": {"token": f"{header}.{payload}.{signature}"}})
+    assert body == {"disconnect": {"code": 4501, "reason": "invalid token: The specified alg value is not allowed"}}
 
 
 def test_an_unsigned_alg_none_token_is_refused(call: Call) -> None:

@@ -18,7 +18,7 @@ from tests.support.procs import ROOT, Process, free_port, http_status, wait_for
 
 # Throwaway values, never used outside these tests.
 SECRETS = {
-    "DJANGO_SECRET_KEY": "deploy-test-django-secret-key-0123456789abcdef",
+    "DJANGO_SECRET_KEY": "deploy-test-django-secret-key-0123456789abcdef-0123456789",
     "CENTRIFUGO_TOKEN_HMAC_SECRET_KEY": "deploy-test-hmac-secret-key-0123456789abcdef-0123456789",
     "CENTRIFUGO_PROXY_SECRET": "deploy-test-proxy-secret-0123456789abcdef",
     "CENTRIFUGO_API_KEY": "deploy-test-api-key-0123456789abcdef",

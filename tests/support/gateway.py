@@ -16,7 +16,7 @@ SECRETS = {
     "DJANGO_SECRET_KEY": "e2e-django-secret-key-0123456789abcdef-0123456789abcdef",
     "CENTRIFUGO_TOKEN_HMAC_SECRET_KEY": "e2e-hmac-secret-key-0123456789abcdef-0123456789abcdef-0123456789",
     "CENTRIFUGO_PROXY_SECRET": "e2e-proxy-secret-0123456789abcdef",
-    "CENTRIFUGO_API_KEY": "e2e-api-key-0123456789abcdef",
+    "CENTRIFUGO_API_KEY": "e2e-api-key-0123456789abcdef-0123456789",
     "GATEWAY_API_KEY": "e2e-gateway-api-key-0123456789abcdef",
 }
 
@@ -29,6 +29,7 @@ class Gateway:
     redis_port: int = field(default_factory=free_port)
     process: Process | None = None
     shares_with: Gateway | None = None  # a replica: same database and Redis as this gateway
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. TOKEN_AUDIENCE for one test module
 
     def replica(self, var_dir: Path) -> Gateway:
         """Another callback service and Centrifugo node on the same database and Redis."""
@@ -60,6 +61,7 @@ class Gateway:
                 "PATH": f"{ROOT / '.venv' / 'bin'}:{ROOT / 'bin'}:{os.environ.get('PATH', '')}",
             }
         )
+        env.update(self.extra_env)
         if self.shares_with is not None:
             env["REDIS_URL"] = self.shares_with.redis_url  # set: run-gateway.sh starts no Redis of its own
         return env

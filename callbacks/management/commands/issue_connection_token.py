@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from callbacks.management.commands import _args
+from callbacks.management.commands._summary import token_describe
 from callbacks.tokens import connection_token_issue
 
 
@@ -20,7 +21,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> str:
-        # Only the token on stdout, so `TOKEN=$(manage.py issue_connection_token alice)` works.
-        return connection_token_issue(
+        token = connection_token_issue(
             user=options["user"], ttl=options["ttl"], info=options["info"], meta=options["meta"]
         )
+        # Only the token on stdout, so `TOKEN=$(manage.py issue_connection_token alice)` works.
+        token_describe(token, stderr=self.stderr)
+        return token

@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from callbacks.management.commands import _args
+from callbacks.management.commands._summary import token_describe
 from callbacks.tokens import subscription_token_issue
 
 
@@ -20,4 +21,6 @@ class Command(BaseCommand):
         channel: str = options["channel"]
         if "*" in channel or "{" in channel:
             raise CommandError(f"CHANNEL must be an exact channel name, not a pattern: {channel!r}")
-        return subscription_token_issue(user=options["user"], channel=channel, ttl=options["ttl"])
+        token = subscription_token_issue(user=options["user"], channel=channel, ttl=options["ttl"])
+        token_describe(token, stderr=self.stderr)  # stdout: only the token
+        return token
