@@ -45,15 +45,11 @@ if [ "$role" = all ]; then
   export CENTRIFUGO_API_URL="${CENTRIFUGO_API_URL:-http://127.0.0.1:$CENTRIFUGO_PORT}"
 fi
 
-# Docker/Kubernetes secrets: NAME_FILE names a file holding NAME. Django reads NAME_FILE itself
-# (realtime.env.env_secret), but centrifugo/run.sh takes plain variables, so resolve them here.
-for name in DJANGO_SECRET_KEY CENTRIFUGO_TOKEN_HMAC_SECRET_KEY CENTRIFUGO_PROXY_SECRET CENTRIFUGO_API_KEY; do
-  file_var="${name}_FILE"
-  if [ -z "${!name:-}" ] && [ -n "${!file_var:-}" ]; then
-    [ -r "${!file_var}" ] || die "$file_var=${!file_var} cannot be read"
-    export "$name=$(<"${!file_var}")"
-  fi
-done
+# Docker/Kubernetes secrets: NAME_FILE names a file holding NAME; both set is refused (one line naming
+# both), here, before supervisord starts Centrifugo or the callbacks with different secrets.
+# shellcheck source=docker/secret-files.sh
+source "$app/docker/secret-files.sh"
+resolve_secret_files || die "$SECRET_ERROR"
 
 if [ "$#" -gt 0 ]; then exec "$@"; fi
 

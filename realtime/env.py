@@ -25,9 +25,15 @@ def env_str(name: str, default: str | None = None) -> str:
 
 
 def env_secret(name: str, default: str | None = None) -> str:
-    """A secret from NAME, or from the file named by NAME_FILE (Docker/Kubernetes secrets)."""
+    """A secret from NAME, or from the file named by NAME_FILE (Docker/Kubernetes secrets), never both.
+
+    Both set is refused rather than resolved: docker/entrypoint.sh and scripts/run-gateway.sh apply the
+    same rule (docker/secret-files.sh), so Centrifugo and Django can never pick different secrets.
+    """
     path = os.environ.get(f"{name}_FILE")
     if path:
+        if os.environ.get(name):
+            raise ImproperlyConfigured(f"{name} and {name}_FILE are both set: set only one of them")
         try:
             value = Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:

@@ -42,6 +42,19 @@ def test_secrets_can_come_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path:
         env_secret("S")
 
 
+def test_issue9_item11_name_and_name_file_both_set_are_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "s").write_text("from-file\n")
+    monkeypatch.setenv("S_FILE", str(tmp_path / "s"))
+    monkeypatch.setenv("S", "from-env")
+    with pytest.raises(ImproperlyConfigured, match=r"^S and S_FILE are both set: set only one of them$"):
+        env_secret("S")
+    monkeypatch.setenv("S", "from-file")  # even when they agree: which one is meant is still a guess
+    with pytest.raises(ImproperlyConfigured, match="S and S_FILE are both set"):
+        env_secret("S")
+    monkeypatch.setenv("S", "")  # empty counts as unset, as everywhere in realtime.env
+    assert env_secret("S") == "from-file"
+
+
 def test_database_urls(tmp_path: Path) -> None:
     assert database_from_url("D", "sqlite:///var/db.sqlite3", base_dir=tmp_path)["NAME"] == tmp_path / "var/db.sqlite3"
     assert database_from_url("D", "sqlite:////abs/db.sqlite3", base_dir=tmp_path)["NAME"] == Path("/abs/db.sqlite3")
