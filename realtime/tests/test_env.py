@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,28 @@ def test_database_urls(tmp_path: Path) -> None:
     )  # fmt: skip
     with pytest.raises(ImproperlyConfigured, match="D must be a sqlite:/// or postgres:// URL"):
         database_from_url("D", "mysql://x/y", base_dir=tmp_path)
+
+
+def test_issue9_item12_postgres_url_query_parameters_become_driver_options(tmp_path: Path) -> None:
+    url = "postgres://u:p@db/gw?sslmode=require&connect_timeout=5&application_name=gateway%20a&options=-c%20x%3D1"
+    options = database_from_url("DATABASE_URL", url, base_dir=tmp_path)["OPTIONS"]
+    assert options == {
+        "sslmode": "require", "connect_timeout": "5", "application_name": "gateway a", "options": "-c x=1",
+    }  # fmt: skip
+    assert database_from_url("DATABASE_URL", "postgres://u:p@db/gw", base_dir=tmp_path)["OPTIONS"] == {}
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgres://db/gw?sslmod=require", "DATABASE_URL: 'sslmod' is not a PostgreSQL connection parameter"),
+        ("postgres://db/gw?sslmode=requre", "DATABASE_URL: sslmode must be one of disable, allow, prefer, require"),
+        ("postgres://db/gw?sslmode=require&sslmode=disable", "DATABASE_URL: 'sslmode' is given twice"),
+        ("sqlite:///db.sqlite3?mode=ro", "DATABASE_URL: a sqlite:/// URL takes no query parameters, not 'mode=ro'"),
+    ],
+)
+def test_issue9_item12_a_query_parameter_that_cannot_reach_the_driver_is_refused(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
+        database_from_url("DATABASE_URL", url, base_dir=tmp_path)
