@@ -40,10 +40,8 @@ export RUN_REDIS=false REDIS_PORT="${REDIS_PORT:-6379}" REDIS_APPENDFSYNC="${RED
 export VAR_DIR="${VAR_DIR:-$app/var}"
 export BIND_ADDRESS="${BIND_ADDRESS:-0.0.0.0}"
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-realtime.settings.production}"
-if [ "$role" = all ]; then
-  # Both halves share the container: the callbacks reach Centrifugo's server API over loopback.
-  export CENTRIFUGO_API_URL="${CENTRIFUGO_API_URL:-http://127.0.0.1:$CENTRIFUGO_PORT}"
-fi
+# CENTRIFUGO_API_URL, when unset, is derived by the settings from CENTRIFUGO_PORT and BIND_ADDRESS
+# (realtime/settings/base.py), as for scripts/run-gateway.sh: right for GATEWAY_ROLE=all.
 
 # Docker/Kubernetes secrets: NAME_FILE names a file holding NAME; both set is refused (one line naming
 # both), here, before supervisord starts Centrifugo or the callbacks with different secrets.

@@ -137,7 +137,22 @@ CENTRIFUGO_PROXY_SECRET = env_secret("CENTRIFUGO_PROXY_SECRET")
 CENTRIFUGO_PROXY_SECRET_HEADER = "X-Centrifugo-Proxy-Secret"
 # Key for Centrifugo's HTTP server API (server-side publishing, /health of the pair).
 CENTRIFUGO_API_KEY = env_secret("CENTRIFUGO_API_KEY", "")
-CENTRIFUGO_API_URL = env_str("CENTRIFUGO_API_URL", "http://127.0.0.1:8000")
+
+
+def _local_centrifugo_api_url() -> str:
+    """The Centrifugo that centrifugo/run.sh starts next to the callbacks: on CENTRIFUGO_PORT, at the
+    address it listens on (BIND_ADDRESS; over loopback when that is every address). Derived here, the
+    one place every process reads it, so scripts/run-gateway.sh and the image cannot disagree."""
+    host = env_str("BIND_ADDRESS", "127.0.0.1")
+    if host in ("0.0.0.0", "::", "[::]"):  # noqa: S104 - the listen address, not a bind here
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal
+    return f"http://{host}:{env_int('CENTRIFUGO_PORT', 8000, minimum=1, maximum=65535)}"
+
+
+# Set it when Centrifugo runs elsewhere (GATEWAY_ROLE=callback, several nodes behind a balancer).
+CENTRIFUGO_API_URL = env_str("CENTRIFUGO_API_URL", _local_centrifugo_api_url())
 
 ALLOW_ANONYMOUS = env_bool("ALLOW_ANONYMOUS", True)
 # Connections authenticated by a session cookie are re-checked this often (refresh proxy).

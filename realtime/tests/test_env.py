@@ -90,3 +90,21 @@ def test_issue9_item12_a_query_parameter_that_cannot_reach_the_driver_is_refused
 ) -> None:
     with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
         database_from_url("DATABASE_URL", url, base_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("bind", "url"),
+    [(None, "http://127.0.0.1:18123"), ("0.0.0.0", "http://127.0.0.1:18123"), ("10.1.2.3", "http://10.1.2.3:18123"),
+     ("::", "http://127.0.0.1:18123"), ("fd00::5", "http://[fd00::5]:18123")],
+)  # fmt: skip
+def test_issue9_item13_centrifugo_api_url_follows_centrifugo_port_and_bind_address(
+    monkeypatch: pytest.MonkeyPatch, bind: str | None, url: str
+) -> None:
+    from realtime.settings import base
+
+    monkeypatch.setenv("CENTRIFUGO_PORT", "18123")
+    if bind is None:
+        monkeypatch.delenv("BIND_ADDRESS", raising=False)
+    else:
+        monkeypatch.setenv("BIND_ADDRESS", bind)
+    assert base._local_centrifugo_api_url() == url
