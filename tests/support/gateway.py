@@ -57,6 +57,8 @@ class Gateway:
                 # plain http on loopback: the production default (secure cookies) would never be sent back
                 "SESSION_COOKIE_SECURE": "false",
                 "CSRF_COOKIE_SECURE": "false",
+                # The tests play nginx: X-Forwarded-For from loopback gives the admin login throttle its client.
+                "TRUSTED_PROXIES": "127.0.0.1",
                 "PATH": f"{ROOT / '.venv' / 'bin'}:{ROOT / 'bin'}:{os.environ.get('PATH', '')}",
             }
         )
