@@ -40,20 +40,14 @@ export RUN_REDIS=false REDIS_PORT="${REDIS_PORT:-6379}" REDIS_APPENDFSYNC="${RED
 export VAR_DIR="${VAR_DIR:-$app/var}"
 export BIND_ADDRESS="${BIND_ADDRESS:-0.0.0.0}"
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-realtime.settings.production}"
-if [ "$role" = all ]; then
-  # Both halves share the container: the callbacks reach Centrifugo's server API over loopback.
-  export CENTRIFUGO_API_URL="${CENTRIFUGO_API_URL:-http://127.0.0.1:$CENTRIFUGO_PORT}"
-fi
+# CENTRIFUGO_API_URL, when unset, is derived by the settings from CENTRIFUGO_PORT and BIND_ADDRESS
+# (realtime/settings/base.py), as for scripts/run-gateway.sh: right for GATEWAY_ROLE=all.
 
-# Docker/Kubernetes secrets: NAME_FILE names a file holding NAME. Django reads NAME_FILE itself
-# (realtime.env.env_secret), but centrifugo/run.sh takes plain variables, so resolve them here.
-for name in DJANGO_SECRET_KEY CENTRIFUGO_TOKEN_HMAC_SECRET_KEY CENTRIFUGO_PROXY_SECRET CENTRIFUGO_API_KEY; do
-  file_var="${name}_FILE"
-  if [ -z "${!name:-}" ] && [ -n "${!file_var:-}" ]; then
-    [ -r "${!file_var}" ] || die "$file_var=${!file_var} cannot be read"
-    export "$name=$(<"${!file_var}")"
-  fi
-done
+# Docker/Kubernetes secrets: NAME_FILE names a file holding NAME; both set is refused (one line naming
+# both), here, before supervisord starts Centrifugo or the callbacks with different secrets.
+# shellcheck source=docker/secret-files.sh
+source "$app/docker/secret-files.sh"
+resolve_secret_files || die "$SECRET_ERROR"
 
 if [ "$#" -gt 0 ]; then exec "$@"; fi
 

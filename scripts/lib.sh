@@ -15,11 +15,12 @@ as_root() {
 
 # load_dev_env: fill unset variables from var/dev.env (created by dev-secrets.sh).
 load_dev_env() {
-  local file="${VAR_DIR:-$ROOT/var}/dev.env" key value
+  local file="${VAR_DIR:-$ROOT/var}/dev.env" key value file_var
   [ -f "$file" ] || return 0
   while IFS='=' read -r key value; do
     case "$key" in ''|'#'*) continue ;; esac
-    if [ -z "${!key:-}" ]; then export "$key=$value"; fi
+    file_var="${key}_FILE"  # a secret given as NAME_FILE is not also filled in as NAME (both is refused)
+    if [ -z "${!key:-}" ] && [ -z "${!file_var:-}" ]; then export "$key=$value"; fi
   done < "$file"
 }
 

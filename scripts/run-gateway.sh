@@ -5,6 +5,11 @@ set -o errexit -o pipefail -o nounset
 source "$(dirname "$0")/lib.sh"
 
 export VAR_DIR="${VAR_DIR:-$ROOT/var}"
+# NAME_FILE secrets first (NAME and NAME_FILE both set is refused), so var/dev.env fills only what is
+# still unset and supervisord's programs all see the same plain NAME.
+# shellcheck source=docker/secret-files.sh
+source "$ROOT/docker/secret-files.sh"
+resolve_secret_files || die "$SECRET_ERROR"
 load_dev_env
 export PATH="$ROOT/.venv/bin:$ROOT/bin:$PATH"
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-realtime.settings.local}"

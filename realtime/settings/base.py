@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+from datetime import timedelta
 from pathlib import Path
 
 from realtime.env import (
@@ -29,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",  # admin login throttling, see AXES_* below
     "rest_framework",
     "realtime",
     "partitions",
@@ -47,6 +50,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login refused for a lockout into the lockout page (one getattr on other requests;
+    # the Centrifugo proxy calls never reach Django's middleware, see callbacks.fastpath).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "realtime.urls"
@@ -102,6 +108,32 @@ CACHES = {
 # Sessions are read at connect time (cookie auth); the cache keeps that off the database.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
+# --- Admin login throttling (django-axes) ------------------------------------------------------
+# After ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one username from one client address, that pair
+# is refused (429, even with the right password) for ADMIN_LOGIN_COOLOFF seconds, counted again from
+# each further attempt. Per username *and* address: an attacker can neither guess on from one
+# address nor lock an operator out from everywhere. Attempts live in the database (the admin's own
+# database, shared by every replica); `manage.py axes_reset_username NAME` lifts a lockout at once.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("ADMIN_LOGIN_COOLOFF", 900, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "realtime/admin_locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "realtime.client_ip.client_ip"
+# Peers whose X-Forwarded-For is believed (addresses or networks, e.g. nginx's): none by default, so
+# the client is REMOTE_ADDR. Behind nginx, list it, or every client shares nginx's address.
+try:
+    TRUSTED_PROXIES = [ipaddress.ip_network(item, strict=False) for item in env_list("TRUSTED_PROXIES", [])]
+except ValueError as exc:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES must list IP addresses or networks: {exc}") from None
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -137,7 +169,22 @@ CENTRIFUGO_PROXY_SECRET = env_secret("CENTRIFUGO_PROXY_SECRET")
 CENTRIFUGO_PROXY_SECRET_HEADER = "X-Centrifugo-Proxy-Secret"
 # Key for Centrifugo's HTTP server API (server-side publishing, /health of the pair).
 CENTRIFUGO_API_KEY = env_secret("CENTRIFUGO_API_KEY", "")
-CENTRIFUGO_API_URL = env_str("CENTRIFUGO_API_URL", "http://127.0.0.1:8000")
+
+
+def _local_centrifugo_api_url() -> str:
+    """The Centrifugo that centrifugo/run.sh starts next to the callbacks: on CENTRIFUGO_PORT, at the
+    address it listens on (BIND_ADDRESS; over loopback when that is every address). Derived here, the
+    one place every process reads it, so scripts/run-gateway.sh and the image cannot disagree."""
+    host = env_str("BIND_ADDRESS", "127.0.0.1")
+    if host in ("0.0.0.0", "::", "[::]"):  # noqa: S104 - the listen address, not a bind here
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal
+    return f"http://{host}:{env_int('CENTRIFUGO_PORT', 8000, minimum=1, maximum=65535)}"
+
+
+# Set it when Centrifugo runs elsewhere (GATEWAY_ROLE=callback, several nodes behind a balancer).
+CENTRIFUGO_API_URL = env_str("CENTRIFUGO_API_URL", _local_centrifugo_api_url())
 
 ALLOW_ANONYMOUS = env_bool("ALLOW_ANONYMOUS", True)
 # Connections authenticated by a session cookie are re-checked this often (refresh proxy).
@@ -172,7 +219,8 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # axes.apps logs a banner at every start (each manage.py command too); lockouts stay logged (axes.handlers).
+    "loggers": {"django.db.backends": {"level": "INFO"}, "axes.apps": {"level": "WARNING"}},
 }
 
 # A publish retried with the same idempotency key within this many seconds is stored once.

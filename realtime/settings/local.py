@@ -10,8 +10,10 @@ if _dev_env.is_file():
     # Created by `make run` on first use; real environment variables always win.
     for _line in _dev_env.read_text(encoding="utf-8").splitlines():
         _key, _sep, _value = _line.partition("=")
-        if _sep and not _line.lstrip().startswith("#"):
-            os.environ.setdefault(_key.strip(), _value.strip())
+        _key = _key.strip()
+        # A secret given as NAME_FILE is not also filled in as NAME (realtime.env.env_secret refuses both).
+        if _sep and not _line.lstrip().startswith("#") and f"{_key}_FILE" not in os.environ:
+            os.environ.setdefault(_key, _value.strip())
 
 os.environ.setdefault("DJANGO_DEBUG", "true")
 os.environ.setdefault("LOG_FORMAT", "plain")

@@ -168,7 +168,8 @@ def test_local_state_and_dev_files_stay_out_of_the_build_context(path: str) -> N
 
 
 def test_everything_the_image_runs_is_in_the_build_context() -> None:
-    needed = ["requirements.txt", "manage.py", "supervisord.conf", "docker/entrypoint.sh", "centrifugo/run.sh",
+    needed = ["requirements.txt", "manage.py", "supervisord.conf", "docker/entrypoint.sh", "docker/secret-files.sh",
+              "centrifugo/run.sh",
               "centrifugo/config.json", "realtime/settings/production.py", "realtime/gunicorn_conf.py"]  # fmt: skip
     # Every project app in INSTALLED_APPS: a missing one would fail the build at collectstatic.
     apps = local_apps()

@@ -33,10 +33,9 @@ def test_role_sets_what_supervisord_starts(entrypoint: Entrypoint, role: str, sw
 
 
 def test_role_all_points_the_callbacks_at_the_local_centrifugo(entrypoint: Entrypoint) -> None:
-    entrypoint.run(GATEWAY_ROLE="all", CENTRIFUGO_PORT="18123", **SECRETS)
-    call = entrypoint.supervisord_call()
-    assert call is not None
-    assert call["env"]["CENTRIFUGO_API_URL"] == "http://127.0.0.1:18123"
+    show = "import django; django.setup(); from django.conf import settings; print(settings.CENTRIFUGO_API_URL)"
+    result = entrypoint.run("python", "-c", show, GATEWAY_ROLE="all", CENTRIFUGO_PORT="18123", **SECRETS)
+    assert (result.returncode, result.stderr, result.stdout) == (0, "", "http://127.0.0.1:18123\n")
 
 
 def test_an_unknown_role_is_refused(entrypoint: Entrypoint) -> None:
@@ -73,6 +72,48 @@ def test_secrets_can_come_from_files(entrypoint: Entrypoint, tmp_path: Path) -> 
     call = entrypoint.supervisord_call()
     assert call is not None
     assert call["env"]["CENTRIFUGO_API_KEY"] == "from-a-file"
+    assert "CENTRIFUGO_API_KEY_FILE" not in call["env"], "resolved once: the programs see only the plain NAME"
+
+
+@pytest.mark.parametrize("name", ["DJANGO_SECRET_KEY", "CENTRIFUGO_PROXY_SECRET", "CENTRIFUGO_API_KEY"])
+def test_issue9_item11_name_and_name_file_both_set_are_refused(
+    entrypoint: Entrypoint, tmp_path: Path, name: str
+) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("from-a-file-0123456789abcdef\n")
+    env = {**SECRETS, f"{name}_FILE": str(secret_file)}  # and SECRETS sets the plain NAME too
+    for args in [(), ("python", "manage.py", "migrate")]:
+        result = entrypoint.run(*args, GATEWAY_ROLE="all", **env)
+        assert result.returncode == 2
+        assert result.stderr == f"entrypoint: {name} and {name}_FILE are both set: set only one of them\n"
+        assert entrypoint.supervisord_call() is None
+
+
+def test_issue9_item11_a_file_secret_is_the_same_for_centrifugo_and_django(
+    entrypoint: Entrypoint, tmp_path: Path
+) -> None:
+    secret_file = tmp_path / "proxy_secret"
+    secret_file.write_text("  from-a-file-0123456789abcdef \n\n")
+    secrets = {name: value for name, value in SECRETS.items() if name != "CENTRIFUGO_PROXY_SECRET"}
+    show = (
+        "import os, django; django.setup(); from django.conf import settings; "
+        "print(os.environ['CENTRIFUGO_PROXY_SECRET'], settings.CENTRIFUGO_PROXY_SECRET)"
+    )
+    result = entrypoint.run(
+        "python", "-c", show, GATEWAY_ROLE="all", CENTRIFUGO_PROXY_SECRET_FILE=str(secret_file), **secrets
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    # What centrifugo/run.sh gets (the plain variable) and what Django reads: one value, stripped.
+    assert result.stdout == "from-a-file-0123456789abcdef from-a-file-0123456789abcdef\n"
+
+
+def test_an_empty_secret_file_is_refused(entrypoint: Entrypoint, tmp_path: Path) -> None:
+    secret_file = tmp_path / "empty"
+    secret_file.write_text(" \n")
+    secrets = {name: value for name, value in SECRETS.items() if name != "CENTRIFUGO_API_KEY"}
+    result = entrypoint.run(GATEWAY_ROLE="all", CENTRIFUGO_API_KEY_FILE=str(secret_file), **secrets)
+    assert result.returncode == 2
+    assert f"CENTRIFUGO_API_KEY_FILE={secret_file} is empty" in result.stderr
 
 
 def test_a_command_runs_in_the_role_environment_without_supervisord(entrypoint: Entrypoint) -> None:

@@ -157,3 +157,29 @@ def test_history_rpc_returns_what_was_stored_after_an_id_and_is_denied_by_the_ru
     assert ids == stored[1:]
     assert data == [{"n": 1}, {"n": 2}, {"n": 3}]
     assert (denied.code, denied.message) == (103, "permission denied")
+
+
+def test_issue9_item13_server_publish_reaches_centrifugo_on_its_port_without_centrifugo_api_url(
+    gateway: Gateway,
+) -> None:
+    # The fixture starts scripts/run-gateway.sh with Centrifugo on a free (non-default) port and no
+    # CENTRIFUGO_API_URL: the callbacks must find Centrifugo's server API from CENTRIFUGO_PORT alone.
+    assert "CENTRIFUGO_API_URL" not in gateway.env
+    assert gateway.centrifugo_port != 8000
+    token = gateway.token("port-listener")
+
+    async def scenario() -> tuple[tuple[int, dict[str, object]], object]:
+        client = await clients.connected(gateway.ws_url, token=token)
+        _, events = await clients.subscribed(client, "chat:port")
+        answer = await asyncio.get_running_loop().run_in_executor(
+            None, server_publish, gateway, {"channel": "chat:port", "data": {"n": 13}}, "port-1"
+        )
+        try:
+            data = (await asyncio.wait_for(events.publications.get(), 10)).data
+        except TimeoutError:
+            data = None  # never delivered
+        await client.disconnect()
+        return answer, data
+
+    (status, body), data = asyncio.run(scenario())
+    assert (status, data) == (200, {"n": 13}), body

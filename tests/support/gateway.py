@@ -43,6 +43,7 @@ class Gateway:
             if not k.startswith(("DJANGO_", "CENTRIFUGO_", "REDIS_", "RULES_", "DATABASE_"))
         }
         env.update(SECRETS)
+        # No CENTRIFUGO_API_URL: the settings derive it from CENTRIFUGO_PORT, as in a real deployment.
         env.update(
             {
                 "VAR_DIR": str(self.var_dir),
@@ -52,12 +53,13 @@ class Gateway:
                 "DJANGO_SETTINGS_MODULE": "realtime.settings.production",
                 "DATABASE_URL": f"sqlite:///{(self.shares_with or self).var_dir / 'db.sqlite3'}",
                 "ALLOWED_HOSTS": "127.0.0.1,localhost",
-                "CENTRIFUGO_API_URL": f"http://127.0.0.1:{self.centrifugo_port}",
                 "WEB_CONCURRENCY": "2",
                 "RULES_POLL_INTERVAL": "0.2",
                 # plain http on loopback: the production default (secure cookies) would never be sent back
                 "SESSION_COOKIE_SECURE": "false",
                 "CSRF_COOKIE_SECURE": "false",
+                # The tests play nginx: X-Forwarded-For from loopback gives the admin login throttle its client.
+                "TRUSTED_PROXIES": "127.0.0.1",
                 "PATH": f"{ROOT / '.venv' / 'bin'}:{ROOT / 'bin'}:{os.environ.get('PATH', '')}",
             }
         )
