@@ -93,7 +93,7 @@ def test_issue9_item11_a_file_secret_is_the_same_for_centrifugo_and_django(
     entrypoint: Entrypoint, tmp_path: Path
 ) -> None:
     secret_file = tmp_path / "proxy_secret"
-    secret_file.write_text("  from-a-file-0123456789abcdef \n\n")
+    secret_file.write_text("  from-a-file-0123456789abcdef-0123456789 \n\n")  # 32+: the production minimum
     secrets = {name: value for name, value in SECRETS.items() if name != "CENTRIFUGO_PROXY_SECRET"}
     show = (
         "import os, django; django.setup(); from django.conf import settings; "
@@ -104,7 +104,7 @@ def test_issue9_item11_a_file_secret_is_the_same_for_centrifugo_and_django(
     )
     assert (result.returncode, result.stderr) == (0, "")
     # What centrifugo/run.sh gets (the plain variable) and what Django reads: one value, stripped.
-    assert result.stdout == "from-a-file-0123456789abcdef from-a-file-0123456789abcdef\n"
+    assert result.stdout == "from-a-file-0123456789abcdef-0123456789 from-a-file-0123456789abcdef-0123456789\n"
 
 
 def test_an_empty_secret_file_is_refused(entrypoint: Entrypoint, tmp_path: Path) -> None:
