@@ -2,8 +2,13 @@
 API (`POST /api/publish`) share, so client and server messages pass the same checks and land in
 the same log.
 
-Order matters: permission, then size, then schema (cheap to expensive), then the rate limit (it
-counts only publications that would otherwise be accepted), then the write.
+Order matters: permission, then JSON-or-binary, then size, then schema (cheap to expensive), then
+the rate limit (it counts only publications that would otherwise be accepted), then the write.
+
+JSON or binary: a publication is JSON when its bytes are one JSON value in valid UTF-8
+(`is_json_text`), otherwise binary. Channels are JSON-only unless their rule sets `allow_binary`:
+a JSON-protocol subscriber cannot receive raw bytes (Centrifugo would send them inside its JSON
+frame and the client is disconnected), and the history RPC and every reader assume JSON there.
 """
 
 from __future__ import annotations
@@ -41,6 +46,25 @@ class _IdempotencyKey(msgspec.Struct):
 
 
 _decode_key = msgspec.json.Decoder(_IdempotencyKey).decode
+_skip_json = msgspec.json.Decoder(msgspec.Raw).decode  # parses and checks the structure, builds nothing
+JSON_ONLY = "this channel accepts JSON publications only"
+
+
+def is_json_text(data: bytes) -> bool:
+    """One JSON value (surrounding whitespace allowed) in valid UTF-8. msgspec checks the structure
+    without building anything but does not check UTF-8 inside strings; `isascii` settles most
+    publications at once, a strict decode the rest. ~0.1-0.2 us for a 100-byte publication."""
+    try:
+        _skip_json(data)
+    except msgspec.DecodeError:
+        return False
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 @dataclass(slots=True)
@@ -165,6 +189,8 @@ def _check(
     if not decision.allowed or rule is None:
         logger.info("publish denied: user=%r channel=%r: %s", user, channel, decision.reason)
         return Rejected(protocol.PERMISSION_DENIED, "permission denied")
+    if binary and not rule.allow_binary:
+        return Rejected(protocol.BAD_REQUEST, JSON_ONLY)
     if rule.max_payload_bytes is not None and len(data) > rule.max_payload_bytes:
         return Rejected(
             protocol.LIMIT_EXCEEDED, f"publication data is {len(data)} bytes; the limit is {rule.max_payload_bytes}"
