@@ -6,9 +6,9 @@ Order matters: permission, then JSON-or-binary, then size, then schema (cheap to
 the rate limit (it counts only publications that would otherwise be accepted), then the write.
 
 JSON or binary: a publication is JSON when its bytes are one JSON value in valid UTF-8
-(`is_json_text`), otherwise binary. Channels are JSON-only unless their rule sets `allow_binary`:
-a JSON-protocol subscriber cannot receive raw bytes (Centrifugo would send them inside its JSON
-frame and the client is disconnected), and the history RPC and every reader assume JSON there.
+(`streams.payload.is_json_text`), otherwise binary. Channels are JSON-only unless their rule sets
+`allow_binary`: a JSON-protocol subscriber cannot receive raw bytes (Centrifugo puts them in its
+JSON frame as they are and the client is disconnected).
 """
 
 from __future__ import annotations
@@ -46,25 +46,7 @@ class _IdempotencyKey(msgspec.Struct):
 
 
 _decode_key = msgspec.json.Decoder(_IdempotencyKey).decode
-_skip_json = msgspec.json.Decoder(msgspec.Raw).decode  # parses and checks the structure, builds nothing
 JSON_ONLY = "this channel accepts JSON publications only"
-
-
-def is_json_text(data: bytes) -> bool:
-    """One JSON value (surrounding whitespace allowed) in valid UTF-8. msgspec checks the structure
-    without building anything but does not check UTF-8 inside strings; `isascii` settles most
-    publications at once, a strict decode the rest. ~0.1-0.2 us for a 100-byte publication."""
-    try:
-        _skip_json(data)
-    except msgspec.DecodeError:
-        return False
-    if data.isascii():
-        return True
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 @dataclass(slots=True)

@@ -25,10 +25,11 @@ from callbacks.protocol import (
     SubRefreshRequest,
     SubscribeRequest,
 )
-from callbacks.publishing import Accepted, Rejected, is_json_text, publication_accept, publication_accept_async
+from callbacks.publishing import Accepted, Rejected, publication_accept, publication_accept_async
 from callbacks.tokens import TokenRejected, token_verify
 from partitions.rules import Action
 from partitions.store import rules_store
+from streams.payload import is_json_text
 
 logger = logging.getLogger("callbacks")
 _decode_connect_data = msgspec.json.Decoder(protocol.ConnectData).decode
