@@ -10,14 +10,13 @@ import json
 import pytest
 import redis
 
-from callbacks.publishing import JSON_ONLY
 from callbacks.tests.conftest import Call
 from callbacks.tokens import connection_token_issue
 from partitions import models, services
 
 pytestmark = pytest.mark.django_db
 
-JSON_ONLY_ERROR = {"error": {"code": 107, "message": JSON_ONLY}}
+JSON_ONLY_ERROR = {"error": {"code": 107, "message": "this channel accepts JSON publications only"}}
 
 
 def b64(data: bytes) -> str:

@@ -16,7 +16,7 @@ from django.test import Client
 
 from partitions.store import rules_store
 from streams.catalog import StreamSpec
-from streams.consumer import GroupConsumer, dead_letter_key, print_handler
+from streams.consumer import GroupConsumer, print_handler
 from streams.process import blocking_redis
 from streams.reader import Message, message_from_entry
 from streams.tail import format_line
@@ -95,8 +95,8 @@ def test_issue9_item5_a_poison_entry_is_dead_lettered_after_max_deliveries(
     assert (c.counts.processed, c.counts.failed) == (2, 3)
     assert sorted(seen) == sorted([ids[0], ids[2]])
     assert int(raw.xpending(key, "g")["pending"]) == 0  # acked: nothing stalls
-    [(_, dead)] = raw.xrange(dead_letter_key(key))
-    assert dead_letter_key(key) == "rtgw:dead:{jobs:0}"
+    assert key == "rtgw:stream:{jobs:0}"
+    [(_, dead)] = raw.xrange("rtgw:dead:{jobs:0}")
     assert dead[b"data"] == b'{"n": 1}'
     assert dead[b"channel"] == b"jobs:1"
     assert (dead[b"group"], dead[b"consumer"], dead[b"orig_id"], dead[b"deliveries"]) == (b"g", b"a", poison, b"3")
