@@ -8,6 +8,7 @@ flight when it stopped, which it never counts), and no answer may be non-2xx.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import statistics
@@ -31,18 +32,27 @@ STREAM_KEYS = "rtgw:stream:{chat:*}"
 CLIENT_ID = "5d3b2f4e-7c1a-4e8b-9f60-2a1d3c4b5e6f"
 
 
-def publish_body() -> bytes:
-    """Exactly what Centrifugo v6 POSTs to the publish proxy for `{"text": "hello"}` on chat:room1."""
-    body = {
+PUBLICATION = b'{"text":"hello"}'
+
+
+def publish_body(*, binary_encoding: bool = True) -> bytes:
+    """Exactly what Centrifugo v6 POSTs to the publish proxy for `{"text":"hello"}` on chat:room1.
+    centrifugo/config.json turns the proxy's binary_encoding on, so every publication, JSON ones too,
+    arrives base64-encoded in `b64data` with `"encoding":"binary"`; binary_encoding=False is the
+    body without it (data as raw JSON), for comparing the two."""
+    body: dict[str, object] = {
         "client": CLIENT_ID,
         "transport": "websocket",
         "protocol": "json",
-        "encoding": "json",
+        "encoding": "binary" if binary_encoding else "json",
         "user": "42",
         "channel": "chat:room1",
-        "data": {"text": "hello"},
-        "meta": {"roles": []},
     }
+    if binary_encoding:
+        body["b64data"] = base64.b64encode(PUBLICATION).decode()
+    else:
+        body["data"] = json.loads(PUBLICATION)
+    body["meta"] = {"roles": []}
     return json.dumps(body, separators=(",", ":")).encode()
 
 

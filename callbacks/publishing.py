@@ -2,8 +2,13 @@
 API (`POST /api/publish`) share, so client and server messages pass the same checks and land in
 the same log.
 
-Order matters: permission, then size, then schema (cheap to expensive), then the rate limit (it
-counts only publications that would otherwise be accepted), then the write.
+Order matters: permission, then JSON-or-binary, then size, then schema (cheap to expensive), then
+the rate limit (it counts only publications that would otherwise be accepted), then the write.
+
+JSON or binary: a publication is JSON when its bytes are one JSON value in valid UTF-8
+(`streams.payload.is_json_text`), otherwise binary. Channels are JSON-only unless their rule sets
+`allow_binary`: a JSON-protocol subscriber cannot receive raw bytes (Centrifugo puts them in its
+JSON frame as they are and the client is disconnected).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ class _IdempotencyKey(msgspec.Struct):
 
 
 _decode_key = msgspec.json.Decoder(_IdempotencyKey).decode
+JSON_ONLY = "this channel accepts JSON publications only"
 
 
 @dataclass(slots=True)
@@ -176,6 +182,8 @@ def _check(
     if not decision.allowed or rule is None:
         logger.info("publish denied: user=%r channel=%r: %s", user, channel, decision.reason)
         return Rejected(protocol.PERMISSION_DENIED, "permission denied")
+    if binary and not rule.allow_binary:
+        return Rejected(protocol.BAD_REQUEST, JSON_ONLY)
     if rule.max_payload_bytes is not None and len(data) > rule.max_payload_bytes:
         return Rejected(
             protocol.LIMIT_EXCEEDED, f"publication data is {len(data)} bytes; the limit is {rule.max_payload_bytes}"

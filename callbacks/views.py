@@ -3,7 +3,6 @@ against the request struct) -> decide -> act -> answer."""
 
 from __future__ import annotations
 
-import base64
 import binascii
 import logging
 import time
@@ -30,6 +29,7 @@ from callbacks.publishing import Accepted, Rejected, publication_accept, publica
 from callbacks.tokens import TokenRejected, token_verify
 from partitions.rules import Action
 from partitions.store import rules_store
+from streams.payload import is_json_text
 
 logger = logging.getLogger("callbacks")
 _decode_connect_data = msgspec.json.Decoder(protocol.ConnectData).decode
@@ -58,7 +58,7 @@ class ConnectView(CentrifugoProxyView):
 
     @staticmethod
     def answer_token(payload: ConnectRequest) -> bytes | None:
-        token = _connect_token(payload.data)
+        token = _connect_token(payload)
         if not token:
             return None
         try:
@@ -98,8 +98,10 @@ def _anonymous() -> bytes:
     return protocol.disconnect(protocol.DISCONNECT_UNAUTHORIZED, "unauthorized")
 
 
-def _connect_token(data: msgspec.Raw) -> str:
-    """The `token` of a connect payload `{"token": "..."}`; "" when there is none."""
+def _connect_token(payload: ConnectRequest) -> str:
+    """The `token` of a connect payload `{"token": "..."}` (as `data`, or as `b64data` with the
+    connect proxy's binary_encoding on); "" when there is none or it is not that shape."""
+    data = _payload_bytes(payload)
     if not data:
         return ""
     try:
@@ -174,13 +176,13 @@ class PublishView(CentrifugoProxyView):
     kind = "publish"
 
     def handle(self, payload: PublishRequest) -> bytes:
-        data = _publication_bytes(payload)
+        data = _payload_bytes(payload)
         if data is None:
             return _BAD_B64
         return _publish_reply(publication_accept(**_publication(payload, data)))
 
     async def handle_async(self, payload: PublishRequest) -> bytes:
-        data = _publication_bytes(payload)
+        data = _payload_bytes(payload)
         if data is None:
             return _BAD_B64
         return _publish_reply(await publication_accept_async(**_publication(payload, data)))
@@ -190,8 +192,10 @@ _BAD_B64 = protocol.error(protocol.BAD_REQUEST, "b64data is not valid base64")
 
 
 def _publication(payload: PublishRequest, data: bytes) -> dict[str, Any]:
+    # With the publish proxy's binary_encoding on, every publication arrives as b64data, JSON
+    # clients' too: what the bytes are decides, not how they travelled.
     return {"channel": payload.channel, "user": payload.user, "client": payload.client,
-            "roles": _roles(payload.meta), "data": data, "binary": bool(payload.b64data)}  # fmt: skip
+            "roles": _roles(payload.meta), "data": data, "binary": not is_json_text(data)}  # fmt: skip
 
 
 def _publish_reply(outcome: Accepted | Rejected) -> bytes:
@@ -206,10 +210,12 @@ def _publish_reply(outcome: Accepted | Rejected) -> bytes:
     return protocol.result(body)
 
 
-def _publication_bytes(payload: PublishRequest) -> bytes | None:
+def _payload_bytes(payload: PublishRequest | RpcRequest | ConnectRequest) -> bytes | None:
+    """The client's payload: `b64data` decoded (the proxies run with binary_encoding, so Centrifugo
+    can pass bytes that are not JSON), else `data` as sent; None when b64data is not base64."""
     if payload.b64data:
         try:
-            return base64.b64decode(payload.b64data, validate=True)
+            return binascii.a2b_base64(payload.b64data, strict_mode=True)
         except (binascii.Error, ValueError):
             return None
     return bytes(payload.data)
@@ -224,4 +230,7 @@ class RpcView(CentrifugoProxyView):
         method = rpc.METHODS.get(payload.method)
         if method is None:
             return protocol.error(protocol.METHOD_NOT_FOUND, f"unknown method {payload.method!r}")
-        return method(user=payload.user, roles=_roles(payload.meta), data=bytes(payload.data))
+        data = _payload_bytes(payload)
+        if data is None:
+            return _BAD_B64
+        return method(user=payload.user, roles=_roles(payload.meta), data=data)

@@ -40,7 +40,7 @@ class ChannelRuleForm(forms.ModelForm):  # type: ignore[type-arg]
             "subscribe_access", "subscribe_users", "subscribe_roles",
             "presence", "join_leave", "force_push_join_leave", "force_recovery", "force_positioning",
             "publish_access", "publish_users", "publish_roles",
-            "max_payload_bytes", "publish_schema", "publish_rate_limit", "publish_rate_window",
+            "max_payload_bytes", "publish_schema", "allow_binary", "publish_rate_limit", "publish_rate_window",
         )  # fmt: skip
         widgets = {"publish_schema": forms.Textarea(attrs={"rows": 6, "cols": 80})}
 
@@ -72,7 +72,15 @@ class ChannelRuleAdmin(RuleAdmin):
         ("Publish", {"fields": ("publish_access", "publish_users", "publish_roles")}),
         (
             "Publication checks",
-            {"fields": ("max_payload_bytes", "publish_schema", "publish_rate_limit", "publish_rate_window")},
+            {
+                "fields": (
+                    "max_payload_bytes",
+                    "publish_schema",
+                    "allow_binary",
+                    "publish_rate_limit",
+                    "publish_rate_window",
+                )
+            },
         ),
     )
 
@@ -92,6 +100,8 @@ class ChannelRuleAdmin(RuleAdmin):
             parts.append(f"≤{obj.max_payload_bytes} B")
         if obj.publish_schema is not None:
             parts.append("schema")
+        if obj.allow_binary:
+            parts.append("binary")
         if obj.publish_rate_limit:
             parts.append(f"{obj.publish_rate_limit}/{obj.publish_rate_window}s")
         return ", ".join(parts)

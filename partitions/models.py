@@ -56,6 +56,11 @@ class ChannelRule(models.Model):
     publish_schema = models.JSONField(
         null=True, blank=True, help_text="A JSON Schema (draft 2020-12) the publication data must satisfy."
     )
+    allow_binary = models.BooleanField(
+        default=False,
+        help_text="Accept publications that are not JSON (stored with enc=binary, delivered byte for byte). "
+        "Subscribe to such channels with protobuf clients only: a JSON client cannot receive raw bytes.",
+    )
     publish_rate_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="At most this many publications per user (per client when anonymous)..."
     )
@@ -93,6 +98,8 @@ class ChannelRule(models.Model):
             problem = schema_problem(self.publish_schema)
             if problem:
                 errors["publish_schema"] = f"Not a valid JSON Schema: {problem}"
+            elif self.allow_binary:
+                errors["allow_binary"] = "Binary data cannot match a JSON Schema: clear the schema or this box."
         if errors:
             raise ValidationError(errors)
 

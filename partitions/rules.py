@@ -93,6 +93,8 @@ class ChannelRule:
     max_payload_bytes: int | None = None
     # Returns None when the data is acceptable, else what is wrong with it.
     schema_check: Callable[[bytes], str | None] | None = None
+    # Publications that are not JSON text are accepted (stored enc=binary) only where this is set.
+    allow_binary: bool = False
     rate_limit: RateLimit | None = None
     # Centrifugo subscribe-result overrides, e.g. {"presence": True}; only the options set.
     overrides: Mapping[str, bool] = field(default_factory=dict)

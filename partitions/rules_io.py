@@ -7,6 +7,7 @@
         publish: {access: roles, roles: [writer]}
         max_payload_bytes: 4096
         publish_schema: {type: object, required: [text]}
+        allow_binary: false     # true: non-JSON publications are accepted (stored enc=binary)
         publish_rate_limit: {count: 10, per_seconds: 60}
         subscription: {presence: true, join_leave: false}
     partition_rules:
@@ -33,7 +34,7 @@ from partitions import models, services
 from partitions.selectors import OVERRIDE_FIELDS
 
 CHANNEL_KEYS = {"pattern", "priority", "enabled", "description", "subscribe", "publish", "max_payload_bytes",
-                "publish_schema", "publish_rate_limit", "subscription"}  # fmt: skip
+                "publish_schema", "allow_binary", "publish_rate_limit", "subscription"}  # fmt: skip
 PERMISSION_KEYS = {"access", "users", "roles"}
 PARTITION_KEYS = set(models.PARTITION_RULE_FIELDS)
 
@@ -57,6 +58,8 @@ def channel_rule_dump(rule: models.ChannelRule) -> dict[str, Any]:
         out["max_payload_bytes"] = rule.max_payload_bytes
     if rule.publish_schema is not None:
         out["publish_schema"] = rule.publish_schema
+    if rule.allow_binary:
+        out["allow_binary"] = True
     if rule.publish_rate_limit:
         out["publish_rate_limit"] = {"count": rule.publish_rate_limit, "per_seconds": rule.publish_rate_window}
     subscription = {name: value for name in OVERRIDE_FIELDS if (value := getattr(rule, name)) is not None}
@@ -91,11 +94,15 @@ def _unknown(where: str, item: dict[str, Any], allowed: set[str]) -> None:
 def _channel_fields(where: str, item: dict[str, Any]) -> dict[str, Any]:
     _unknown(where, item, CHANNEL_KEYS)
     fields: dict[str, Any] = {
-        k: item[k] for k in ("priority", "enabled", "description", "max_payload_bytes", "publish_schema") if k in item
+        k: item[k]
+        for k in ("priority", "enabled", "description", "max_payload_bytes", "publish_schema", "allow_binary")
+        if k in item
     }
     fields.setdefault("description", "")
     fields.setdefault("max_payload_bytes", None)
     fields.setdefault("publish_schema", None)
+    if not isinstance(fields.setdefault("allow_binary", False), bool):
+        raise RulesFileError(f"{where}.allow_binary: must be true or false")
     for action in ("subscribe", "publish"):
         perm = item.get(action, {"access": "nobody"})
         if not isinstance(perm, dict):

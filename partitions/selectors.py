@@ -65,6 +65,7 @@ def compile_channel_rule(row: models.ChannelRule) -> ChannelRule:
         publish=Permission(Access(row.publish_access), split_ids(row.publish_users), split_ids(row.publish_roles)),
         max_payload_bytes=row.max_payload_bytes,
         schema_check=compile_schema(row.publish_schema) if row.publish_schema is not None else None,
+        allow_binary=row.allow_binary,
         rate_limit=RateLimit(row.publish_rate_limit, row.publish_rate_window) if row.publish_rate_limit else None,
         overrides={name: value for name in OVERRIDE_FIELDS if (value := getattr(row, name)) is not None},
     )

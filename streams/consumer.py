@@ -10,6 +10,12 @@ its handler finished: handlers should be idempotent, e.g. keyed on `message.id`.
 A new group starts at id 0: entries already in the stream are consumed too, not just newer ones.
 On start a consumer first re-handles its own pending entries (it restarted under the same name).
 Ordering holds per partition, except that a retried entry comes after newer ones.
+
+Dead letters: one entry the handler always fails on must not be retried forever. When the handler
+fails on an entry Redis has delivered `max_deliveries` times (its XPENDING delivery count: every
+XREADGROUP and XAUTOCLAIM of it counts), the entry is copied to the partition's dead-letter stream
+`<prefix>:dead:{<stream>:<partition>}` (its fields, plus `error`, `group`, `consumer`, `orig_id`,
+`deliveries`) and acked, in one MULTI (both keys share the hash slot), and logged.
 """
 
 from __future__ import annotations
@@ -33,10 +39,12 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[Message], None]
 Entries = list[tuple[bytes, dict[bytes, bytes] | None]]
+MAX_ERROR_CHARS = 1000
 
 
 def print_handler(message: Message) -> None:
-    """The default handler: the message as one JSON line on stdout."""
+    """The default handler: the message as one JSON line on stdout (data that is not JSON text,
+    binary or a legacy entry, as `b64data`: `as_json` never embeds bytes that are not JSON)."""
     sys.stdout.write(msgspec.json.encode(message.as_json()).decode() + "\n")
     sys.stdout.flush()
 
@@ -52,14 +60,23 @@ def default_consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+def dead_letter_key(key: str) -> str:
+    """`<prefix>:stream:{s:p}` -> `<prefix>:dead:{s:p}`: same hash tag, so the same slot."""
+    head, sep, tag = key.partition(":stream:{")
+    return f"{head}:dead:{{{tag}" if sep else f"{key}:dead"
+
+
 @dataclass
 class Counts:
     processed: int = 0
     failed: int = 0
     reclaimed: int = 0  # entries taken over from idle pending lists (any consumer's)
+    dead: int = 0  # entries moved to a dead-letter stream after max_deliveries failed deliveries
 
     def summary(self) -> str:
-        return f"processed {self.processed}, failed {self.failed} (reclaimed {self.reclaimed})"
+        return (
+            f"processed {self.processed}, failed {self.failed} (reclaimed {self.reclaimed}), dead-lettered {self.dead}"
+        )
 
 
 class GroupConsumer:
@@ -75,6 +92,7 @@ class GroupConsumer:
         block_ms: int = 2000,
         claim_idle_ms: int = 30_000,
         max_messages: int | None = None,
+        max_deliveries: int = 5,
     ) -> None:
         self.counts = Counts()
         self._client = client
@@ -87,6 +105,7 @@ class GroupConsumer:
         self._block_ms = block_ms
         self._claim_idle_ms = claim_idle_ms
         self._max_messages = max_messages
+        self._max_deliveries = max_deliveries
         self._next_claim = 0.0
         self._stopping = False
 
@@ -183,17 +202,42 @@ class GroupConsumer:
                 # Trimmed away after delivery (Redis < 7 still lists it): nothing left to handle.
                 self._client.xack(key, self._group, entry_id)
                 continue
-            message = message_from_entry(key, entry_id, fields)
             try:
-                self._handler(message)
-            except Exception:
+                self._handler(message_from_entry(key, entry_id, fields))
+            except Exception as exc:
                 self.counts.failed += 1
-                logger.exception("handler failed on %s %s; left pending for a retry", key, message.id)
+                self._failed(key, entry_id, fields, exc)
             else:
                 self._client.xack(key, self._group, entry_id)
                 self.counts.processed += 1
             handled += 1
         return handled
+
+    def _failed(self, key: str, entry_id: bytes, fields: dict[bytes, bytes], exc: Exception) -> None:
+        """Leave the entry pending for a retry, or dead-letter it once it has had its deliveries.
+        One XPENDING per failure only: the success path costs nothing more."""
+        entry = entry_id.decode()
+        found: Any = self._client.xpending_range(key, self._group, min=entry, max=entry, count=1)
+        deliveries = int(found[0]["times_delivered"]) if found else 0
+        if deliveries < self._max_deliveries:
+            logger.warning(
+                "handler failed on %s %s (delivery %d of %d); left pending for a retry",
+                key, entry, deliveries, self._max_deliveries, exc_info=exc,
+            )  # fmt: skip
+            return
+        dead_key = dead_letter_key(key)
+        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        extra = {b"error": error, b"group": self._group, b"consumer": self._consumer, b"orig_id": entry,
+                 b"deliveries": str(deliveries)}  # fmt: skip
+        pipe = self._client.pipeline(transaction=True)
+        pipe.xadd(dead_key, {**fields, **extra})  # type: ignore[dict-item]
+        pipe.xack(key, self._group, entry_id)
+        pipe.execute()
+        self.counts.dead += 1
+        logger.error(
+            "handler failed on %s %s %d times; moved to %s and acked: %s",
+            key, entry, deliveries, dead_key, error, exc_info=exc,
+        )  # fmt: skip
 
     def _ensure_groups(self, keys: Sequence[str]) -> None:
         for key in keys:

@@ -3,7 +3,7 @@
     from streams.reader import channel_history
     page = channel_history("chat:room1", since_id="1700000000000-0", limit=100)
     for message in page.messages:
-        handle(message.channel, message.data)      # data: the JSON bytes as published
+        handle(message.channel, message.data)      # data: the bytes as published (JSON unless message.binary)
     next_page = channel_history("chat:room1", cursor=page.next_cursor)
 
 Where a channel's messages live follows its partition rule: one partition when the partition key
@@ -24,6 +24,7 @@ import msgspec
 from partitions.rules import PartitionKey
 from partitions.store import rules_store
 from realtime.redis import get_redis
+from streams.payload import is_json_text
 from streams.writer import stream_key
 
 MAX_LIMIT = 1000
@@ -37,6 +38,8 @@ class Message:
     user: str
     client: str
     data: bytes
+    # True: data is not JSON text — stored enc=binary, or a legacy entry whose bytes are not JSON
+    # (invalid UTF-8, say). Readers show it as base64 (`b64data`), never as JSON.
     binary: bool
     ts: int  # server time, unix milliseconds
 
@@ -62,16 +65,24 @@ def entry_order(entry_id: str) -> tuple[int, int]:
 
 
 def message_from_entry(key: str, entry_id: bytes | str, fields: dict[bytes, bytes]) -> Message:
+    """A stored entry as a Message. Never raises, whatever the entry holds (every reader — history,
+    consumers, tail, the admin — goes through here): undecodable text is replaced, a bad ts is 0,
+    data that is not JSON text is marked binary even without `enc=binary`."""
+    data = fields.get(b"data", b"")
     return Message(
         stream_key=key,
         id=entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
-        channel=fields.get(b"channel", b"").decode(),
-        user=fields.get(b"user", b"").decode(),
-        client=fields.get(b"client", b"").decode(),
-        data=fields.get(b"data", b""),
-        binary=fields.get(b"enc") == b"binary",
-        ts=int(fields.get(b"ts", b"0")),
+        channel=fields.get(b"channel", b"").decode(errors="replace"),
+        user=fields.get(b"user", b"").decode(errors="replace"),
+        client=fields.get(b"client", b"").decode(errors="replace"),
+        data=data,
+        binary=fields.get(b"enc") == b"binary" or not is_json_text(data),
+        ts=_ts(fields.get(b"ts", b"0")),
     )
+
+
+def _ts(raw: bytes) -> int:
+    return int(raw) if raw.isdigit() and len(raw) < 20 else 0
 
 
 def channel_stream_keys(channel: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import zlib
@@ -22,7 +23,8 @@ class PublishSerializer(serializers.Serializer[dict[str, Any]]):
     channel = serializers.CharField(max_length=1024)
     user = serializers.CharField(allow_blank=True)
     # The field shadows Serializer.data only in the stubs: DRF's metaclass moves fields out of the class.
-    data = serializers.JSONField()  # type: ignore[assignment]
+    data = serializers.JSONField(required=False)  # type: ignore[assignment]
+    b64data = serializers.CharField(required=False)  # the proxy's binary_encoding (centrifugo/config.json)
 
 
 class PublishView(APIView):
@@ -43,7 +45,9 @@ class PublishView(APIView):
                 "channel": channel,
                 "user": publication["user"],
                 "client": publication.get("client", ""),
-                "data": json.dumps(publication["data"]),
+                "data": base64.b64decode(publication["b64data"])
+                if "b64data" in publication
+                else json.dumps(publication.get("data")),
                 "ts": str(int(time.time() * 1000)),
             },
             maxlen=100_000,

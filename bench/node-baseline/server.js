@@ -31,7 +31,9 @@ function serve() {
       res.status(401).json({ error: { code: 107, message: 'missing or wrong proxy secret' } });
       return;
     }
-    const { channel, user, client, data } = req.body || {};
+    // Centrifugo's publish proxy runs with binary_encoding (centrifugo/config.json): the payload
+    // arrives base64-encoded in b64data; stored as the decoded bytes, like the gateway stores it.
+    const { channel, user, client, data, b64data } = req.body || {};
     if (typeof channel !== 'string' || channel === '') {
       res.status(400).json({ error: { code: 107, message: 'bad request: channel is required' } });
       return;
@@ -47,7 +49,8 @@ function serve() {
       const id = await redis.xadd(
         key, 'MAXLEN', '~', MAXLEN, '*',
         'channel', channel, 'user', String(user), 'client', String(client || ''),
-        'data', JSON.stringify(data === undefined ? null : data), 'ts', String(Date.now()),
+        'data', b64data !== undefined ? Buffer.from(b64data, 'base64') : JSON.stringify(data === undefined ? null : data),
+        'ts', String(Date.now()),
       );
       res.json({ result: { tags: { stream: key, stream_id: id, partition: String(partition) } } });
     } catch (err) {

@@ -50,7 +50,7 @@ def test_data_that_fits_the_schema_is_stored(call: Call, redis_url: str) -> None
 def test_binary_data_cannot_pass_a_schema(call: Call, redis_url: str) -> None:
     chat_rule(publish_schema=SCHEMA)
     _status, body = call("publish", {"user": "42", "channel": "chat:x", "b64data": "AP8="})
-    assert body == {"error": {"code": 107, "message": "binary data cannot match the channel's schema"}}
+    assert body == {"error": {"code": 107, "message": "this channel accepts JSON publications only"}}
 
 
 def test_the_rate_limit_counts_per_user_and_is_temporary(call: Call, redis_client: redis.Redis) -> None:

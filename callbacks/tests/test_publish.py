@@ -42,6 +42,9 @@ def test_the_same_channel_always_lands_in_the_same_partition(call: Call, redis_c
 
 
 def test_binary_publications_are_stored_decoded(call: Call, redis_url: str) -> None:
+    rule = models.ChannelRule.objects.get(pattern="chat:*")
+    rule.allow_binary = True
+    services.rule_save(actor="test", rule=rule)
     raw = redis.Redis.from_url(redis_url)
     status, body = call(
         "publish", {"user": "42", "channel": "chat:bin", "b64data": base64.b64encode(b"\x00\xffbin").decode()}

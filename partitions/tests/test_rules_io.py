@@ -102,3 +102,18 @@ def test_the_commands(tmp_path: object) -> None:
     assert "orders:*" in out.getvalue()
     with pytest.raises(CommandError, match=r"cannot read .*missing\.yaml: No such file"):
         call_command("import_rules", str(path).replace("rules.yaml", "missing.yaml"))
+
+
+def test_issue9_item5b_allow_binary_round_trips_and_is_validated() -> None:
+    doc = {"channel_rules": [{"pattern": "bin:*", "publish": {"access": "anyone"}, "allow_binary": True}]}
+    rules_import(doc, actor="test")
+    assert models.ChannelRule.objects.get(pattern="bin:*").allow_binary is True
+    [exported] = [r for r in rules_dump()["channel_rules"] if r["pattern"] == "bin:*"]
+    assert exported["allow_binary"] is True
+    with pytest.raises(RulesFileError, match="allow_binary: must be true or false"):
+        rules_import({"channel_rules": [{"pattern": "bin:*", "allow_binary": "yes"}]}, actor="test")
+    with pytest.raises(RulesFileError, match="Binary data cannot match a JSON Schema"):
+        rules_import(
+            {"channel_rules": [{"pattern": "bin:*", "allow_binary": True, "publish_schema": {"type": "object"}}]},
+            actor="test",
+        )

@@ -100,7 +100,7 @@ def test_consume_with_max_messages_prints_json_lines_and_a_summary(redis_url: st
         "chat:a",
         "public:b",
     ]
-    assert err.getvalue().strip() == "processed 2, failed 0 (reclaimed 0)"
+    assert err.getvalue().strip() == "processed 2, failed 0 (reclaimed 0), dead-lettered 0"
 
 
 @pytest.mark.parametrize(

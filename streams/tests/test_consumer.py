@@ -162,7 +162,9 @@ def test_a_killed_consumer_process_loses_nothing_and_sigterm_stops_the_next_one_
     finally:
         returncode = second.stop()
     assert returncode == 0, second.tail()
-    assert re.search(r"^processed \d+, failed 0 \(reclaimed [1-9]\d*\)$", second.tail(), re.MULTILINE), second.tail()
+    assert re.search(
+        r"^processed \d+, failed 0 \(reclaimed [1-9]\d*\), dead-lettered 0$", second.tail(), re.MULTILINE
+    ), second.tail()
 
     lines = handled()
     assert set(lines) == {f"{key} {entry_id}" for key, entry_id in ids}
@@ -190,7 +192,7 @@ def test_sigterm_lets_the_current_message_finish_and_be_acked(
     finally:
         proc.stop()
     assert returncode == 0, proc.tail()
-    assert "processed 1, failed 0 (reclaimed 0)" in proc.tail()
+    assert "processed 1, failed 0 (reclaimed 0), dead-lettered 0" in proc.tail()
     first = f"{ids[0][0]} {ids[0][1]}"
     assert handled.read_text().splitlines() == [first]
     [group] = redis_client.xinfo_groups(ids[0][0])

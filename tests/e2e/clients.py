@@ -45,14 +45,15 @@ class SubEvents(SubscriptionEventHandler):
             self.unsubscribed.set_result(ctx)
 
 
-def make_client(url: str, *, token: str = "", data: Any = None) -> tuple[Client, ClientEvents]:
+def make_client(url: str, *, token: str = "", data: Any = None, protobuf: bool = False) -> tuple[Client, ClientEvents]:
+    """protobuf: the client speaks Centrifugo's protobuf protocol (payloads are bytes)."""
     events = ClientEvents()
-    client = Client(url, events=events, token=token, data=data, max_reconnect_delay=1.0)
+    client = Client(url, events=events, token=token, data=data, max_reconnect_delay=1.0, use_protobuf=protobuf)
     return client, events
 
 
-async def connected(url: str, *, token: str = "", data: Any = None) -> Client:
-    client, events = make_client(url, token=token, data=data)
+async def connected(url: str, *, token: str = "", data: Any = None, protobuf: bool = False) -> Client:
+    client, events = make_client(url, token=token, data=data, protobuf=protobuf)
     await client.connect()
     await asyncio.wait_for(events.connected.wait(), 10)
     return client

@@ -90,5 +90,5 @@ def test_schema_and_size_rejections_reach_the_client_precisely(gateway: Gateway,
     assert error is not None
     assert (error.code, error.message) == (
         106,
-        "publication data is 110 bytes; the limit is 64",
-    )  # {"sku":"x...x"} as sent
+        "publication data is 111 bytes; the limit is 64",
+    )  # {"sku": "x...x"} as the client sent it (binary_encoding: not compacted by Centrifugo)

@@ -23,6 +23,7 @@ class Command(BaseCommand):
             ("--batch", 10, "Entries per read and partition"),
             ("--block-ms", 2000, "Longest wait for new entries"),
             ("--claim-idle-ms", 30_000, "Take over entries pending this long"),
+            ("--max-deliveries", 5, "Dead-letter an entry the handler failed on after this many deliveries"),
         ):
             parser.add_argument(flag, type=_args.positive, default=default, help=f"{what} (%(default)s).")
         parser.add_argument("--max-messages", type=_args.positive, metavar="N", help="Stop after N messages.")
@@ -41,7 +42,9 @@ class Command(BaseCommand):
         except (ImportError, TypeError, UnknownStream) as exc:
             raise CommandError(str(exc)) from exc
         client = blocking_redis(block_ms=options["block_ms"])
-        tuning = {name: options[name] for name in ("batch", "block_ms", "claim_idle_ms", "max_messages")}
+        tuning = {
+            name: options[name] for name in ("batch", "block_ms", "claim_idle_ms", "max_messages", "max_deliveries")
+        }
         consumer = GroupConsumer(
             client=client, group=options["group"], consumer=options["consumer"], keys=keys, handler=handler, **tuning
         )
