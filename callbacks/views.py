@@ -179,9 +179,10 @@ class SubRefreshView(CentrifugoProxyView):
 # How far ahead of now (unix seconds) the expire_at we give lies. Centrifugo checks expiry on each
 # client's presence tick (every SUBSCRIPTION_RECHECK_INTERVAL, see centrifugo/run.sh) and calls
 # sub_refresh once `now > expire_at` (whole seconds; expired_sub_close_delay is set to ~0):
-# - sub_refresh: now + 1 is at most 2 s ahead of the tick that asked, so the next tick (an
-#   interval >= 2 s later) asks again: one call per subscription per interval. It also keeps
-#   Centrifugo from reading it as already past (expired) while the clocks agree within 1 s.
+# - sub_refresh: with now + 1, `now > expire_at` holds again 1-2 s after the tick that asked, so
+#   the next tick (an interval >= 2 s later) asks again: one call per subscription per interval.
+#   The second of lead keeps Centrifugo from reading it as already past (expired) while the
+#   clocks agree within 1 s.
 # - subscribe: Centrifugo refuses an expire_at that is not after its own now, and now + 1 would be
 #   when the answer crosses a second boundary on its way; now + 2 leaves a second for that.
 SUBSCRIBE_LEAD = 2
