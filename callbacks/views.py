@@ -150,13 +150,18 @@ class SubscribeView(CentrifugoProxyView):
         if not decision.allowed:
             logger.info("subscribe denied: user=%r channel=%r: %s", payload.user, payload.channel, decision.reason)
             return protocol.DENIED
+        body: dict[str, Any] = {}
         if decision.rule is not None and decision.rule.overrides:
-            return protocol.result({"override": {k: {"value": v} for k, v in decision.rule.overrides.items()}})
-        return protocol.EMPTY_RESULT
+            body["override"] = {k: {"value": v} for k, v in decision.rule.overrides.items()}
+        if settings.SUBSCRIPTION_RECHECK_INTERVAL:
+            body["expire_at"] = _unix_now() + SUBSCRIBE_LEAD
+        return protocol.result(body) if body else protocol.EMPTY_RESULT
 
 
 class SubRefreshView(CentrifugoProxyView):
-    """Re-checks a subscription that was given an expire_at: a rule change can revoke it."""
+    """Re-checks a live subscription against the current rules, every SUBSCRIPTION_RECHECK_INTERVAL
+    seconds (Centrifugo's presence tick calls it once the expire_at we gave has passed): a rule
+    change ends the subscriptions it no longer allows."""
 
     request_type = SubRefreshRequest
     kind = "sub_refresh"
@@ -167,8 +172,28 @@ class SubRefreshView(CentrifugoProxyView):
         )
         if not decision.allowed:
             logger.info("sub_refresh expired: user=%r channel=%r: %s", payload.user, payload.channel, decision.reason)
-            return protocol.result({"expired": True})
-        return protocol.EMPTY_RESULT
+            return _EXPIRED
+        if not settings.SUBSCRIPTION_RECHECK_INTERVAL:
+            return protocol.EMPTY_RESULT  # no expire_at: not asked again (a token's own expiry was reached)
+        return protocol.result({"expire_at": _unix_now() + REFRESH_LEAD})
+
+
+# How far ahead of now (unix seconds) the expire_at we give lies. Centrifugo checks expiry on each
+# client's presence tick (every SUBSCRIPTION_RECHECK_INTERVAL, see centrifugo/run.sh) and calls
+# sub_refresh once `now > expire_at` (whole seconds; expired_sub_close_delay is set to ~0):
+# - sub_refresh: with now + 1, `now > expire_at` holds again 1-2 s after the tick that asked, so
+#   the next tick (an interval >= 2 s later) asks again: one call per subscription per interval.
+#   The second of lead keeps Centrifugo from reading it as already past (expired) while the
+#   clocks agree within 1 s.
+# - subscribe: Centrifugo refuses an expire_at that is not after its own now, and now + 1 would be
+#   when the answer crosses a second boundary on its way; now + 2 leaves a second for that.
+SUBSCRIBE_LEAD = 2
+REFRESH_LEAD = 1
+_EXPIRED = protocol.result({"expired": True})
+
+
+def _unix_now() -> int:
+    return int(time.time())
 
 
 class PublishView(CentrifugoProxyView):

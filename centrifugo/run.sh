@@ -40,6 +40,22 @@ case "${CENTRIFUGO_LOG_LEVEL:-warn}" in
   *) echo "run.sh: CENTRIFUGO_LOG_LEVEL must be none, trace, debug, info, warn or error, not '${CENTRIFUGO_LOG_LEVEL}'" >&2; exit 2 ;;
 esac
 
+# Live subscriptions are re-checked against the rules every SUBSCRIPTION_RECHECK_INTERVAL seconds
+# (realtime/settings/base.py has the same default and limits). Centrifugo looks at a subscription's
+# expire_at only on the client's presence tick, so the tick runs at that interval, and the grace
+# after expire_at is ~0: 1ms (0 would mean the library's default, 25 s; it is compared in whole
+# seconds, so 1ms counts as 0). The callbacks answer expire_at 1-2 s ahead, so each tick calls
+# sub_refresh once per subscription. 0: off, Centrifugo's defaults (27 s tick, 25 s grace).
+recheck="${SUBSCRIPTION_RECHECK_INTERVAL:-2}"
+case "$recheck" in
+  0) ;;
+  [2-9] | [12][0-9] | 30)
+    export CENTRIFUGO_CLIENT_PRESENCE_UPDATE_INTERVAL="${recheck}s"
+    export CENTRIFUGO_CLIENT_EXPIRED_SUB_CLOSE_DELAY=1ms
+    ;;
+  *) echo "run.sh: SUBSCRIPTION_RECHECK_INTERVAL must be 0 (off) or 2..30, not '${recheck}'" >&2; exit 2 ;;
+esac
+
 # memory: one node. redis: several nodes share PUB/SUB, history and presence through Redis.
 case "${CENTRIFUGO_ENGINE:-memory}" in
   memory) export CENTRIFUGO_ENGINE_TYPE=memory ;;

@@ -19,10 +19,20 @@ BASE = {"client": CLIENT_ID, "transport": "websocket", "protocol": "json", "enco
 Call = Callable[..., tuple[int, dict[str, Any]]]
 
 
+# The clock the subscribe/sub_refresh answers read (their expire_at), fixed so answers compare
+# exactly and the DRF and ASGI answers match byte for byte across a second boundary.
+NOW = 1_800_000_000
+
+
 @pytest.fixture(autouse=True)
 def _fresh_rules() -> None:
     # Each test's database starts from the migrations' default rules: forget any cached set.
     rules_store.invalidate()
+
+
+@pytest.fixture(autouse=True)
+def _fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("callbacks.views._unix_now", lambda: NOW)
 
 
 @pytest.fixture(params=["drf", "asgi"])

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import redis
 
-from callbacks.tests.conftest import Call
+from callbacks.tests.conftest import NOW, Call
 from partitions import models, services
 
 pytestmark = pytest.mark.django_db
@@ -88,7 +88,8 @@ def test_subscription_options_reach_centrifugo_as_overrides(call: Call) -> None:
                     "presence": {"value": False},
                     "join_leave": {"value": True},
                     "force_recovery": {"value": True},
-                }
+                },
+                "expire_at": NOW + 2,
             }
         },
     )

@@ -201,6 +201,17 @@ STREAM_DEFAULT_MAXLEN = env_int("STREAM_DEFAULT_MAXLEN", 100_000, minimum=0)
 # How often each process looks for a newer rule set (one indexed query, off the request path).
 RULES_POLL_INTERVAL = env_float("RULES_POLL_INTERVAL", 0.5, minimum=0.05)
 RULES_WATCH = env_bool("RULES_WATCH", True)
+# Live subscriptions are re-checked against the rules this often (seconds), so a rule change ends
+# those it no longer allows: subscribe answers carry an expire_at 1-2 s ahead, and centrifugo/run.sh
+# sets Centrifugo's presence tick (which calls sub_refresh once that is past) to this interval.
+# Each subscription then costs one sub_refresh call per interval (README, operator guide).
+# 0: off (no expire_at; a revoked subscriber keeps its subscription until it leaves). The same
+# variable must reach Centrifugo's run.sh, which validates it alike.
+SUBSCRIPTION_RECHECK_INTERVAL = env_int("SUBSCRIPTION_RECHECK_INTERVAL", 2, minimum=0, maximum=30)
+if SUBSCRIPTION_RECHECK_INTERVAL == 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("SUBSCRIPTION_RECHECK_INTERVAL must be 0 (off) or 2..30, not 1")
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 # json: one object per line with a request id (for log shippers); plain: for a terminal.

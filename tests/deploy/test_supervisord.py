@@ -4,6 +4,7 @@ and centrifugo/config.json checked by Centrifugo itself through centrifugo/run.s
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from supervisor.options import ServerOptions
@@ -84,3 +85,45 @@ def test_run_sh_refuses_to_start_without_a_secret(missing: str) -> None:
     result = run([RUN_SH, "checkconfig"], env=clean_env(**env, CENTRIFUGO_BIN=str(ROOT / "bin" / "centrifugo")))
     assert result.returncode != 0
     assert f"{missing}: must be set" in result.stderr
+
+
+# --- SUBSCRIPTION_RECHECK_INTERVAL: one setting for the callbacks and Centrifugo ----------------------
+
+
+def centrifugo_env(tmp_path: Path, **env: str) -> dict[str, str]:
+    """The environment run.sh hands to Centrifugo (a stand-in binary prints it)."""
+    fake = tmp_path / "centrifugo"
+    fake.write_text("#!/bin/sh\nenv\n")
+    fake.chmod(0o755)
+    result = run([RUN_SH], env=clean_env(**SECRETS, CENTRIFUGO_BIN=str(fake), **env))
+    assert result.returncode == 0, result.stderr
+    return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+
+
+def test_issue9_item6_run_sh_sets_centrifugos_presence_tick_to_the_recheck_interval(tmp_path: Path) -> None:
+    default = centrifugo_env(tmp_path)
+    assert default["CENTRIFUGO_CLIENT_PRESENCE_UPDATE_INTERVAL"] == "2s"  # realtime/settings/base.py's default
+    assert default["CENTRIFUGO_CLIENT_EXPIRED_SUB_CLOSE_DELAY"] == "1ms"  # 0 would mean the library's 25 s
+    assert (
+        centrifugo_env(tmp_path, SUBSCRIPTION_RECHECK_INTERVAL="30")["CENTRIFUGO_CLIENT_PRESENCE_UPDATE_INTERVAL"]
+        == "30s"
+    )
+    off = centrifugo_env(tmp_path, SUBSCRIPTION_RECHECK_INTERVAL="0")
+    assert "CENTRIFUGO_CLIENT_PRESENCE_UPDATE_INTERVAL" not in off
+    assert "CENTRIFUGO_CLIENT_EXPIRED_SUB_CLOSE_DELAY" not in off
+
+
+@pytest.mark.parametrize("interval", ["0", "2", "30"])
+def test_centrifugo_accepts_each_recheck_interval(interval: str) -> None:
+    assert checkconfig(SUBSCRIPTION_RECHECK_INTERVAL=interval) == (0, "")
+
+
+@pytest.mark.parametrize("interval", ["1", "31", "-2", "2s"])
+def test_run_sh_and_the_settings_refuse_a_bad_recheck_interval(interval: str) -> None:
+    env = clean_env(**SECRETS, CENTRIFUGO_BIN=str(ROOT / "bin" / "centrifugo"), SUBSCRIPTION_RECHECK_INTERVAL=interval)
+    result = run([RUN_SH, "checkconfig"], env=env)
+    assert result.returncode == 2
+    assert f"SUBSCRIPTION_RECHECK_INTERVAL must be 0 (off) or 2..30, not '{interval}'" in result.stderr
+    result = run([str(ROOT / ".venv" / "bin" / "python"), "-c", "import realtime.settings.test"], env=env)
+    assert result.returncode == 1
+    assert "ImproperlyConfigured: SUBSCRIPTION_RECHECK_INTERVAL must be" in result.stderr
