@@ -150,12 +150,21 @@ class SubscribeView(CentrifugoProxyView):
         if not decision.allowed:
             logger.info("subscribe denied: user=%r channel=%r: %s", payload.user, payload.channel, decision.reason)
             return protocol.DENIED
+        if decision.rule is not None and decision.rule.allow_binary and payload.protocol != "protobuf":
+            # Centrifugo hands publications over as they are: raw bytes in a JSON frame would
+            # disconnect this client (1007) at the first binary publication, or on history.
+            return _BINARY_CHANNEL
         body: dict[str, Any] = {}
         if decision.rule is not None and decision.rule.overrides:
             body["override"] = {k: {"value": v} for k, v in decision.rule.overrides.items()}
         if settings.SUBSCRIPTION_RECHECK_INTERVAL:
             body["expire_at"] = _unix_now() + SUBSCRIBE_LEAD
         return protocol.result(body) if body else protocol.EMPTY_RESULT
+
+
+_BINARY_CHANNEL = protocol.error(
+    protocol.BAD_REQUEST, "this channel carries binary publications: subscribe with the protobuf protocol"
+)
 
 
 class SubRefreshView(CentrifugoProxyView):

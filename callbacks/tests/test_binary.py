@@ -135,3 +135,14 @@ def test_issue9_item5_history_survives_a_legacy_entry_that_is_not_json(call: Cal
     assert messages[0]["data"] == {"n": 1}
     assert messages[1]["b64data"] == b64(b'"\xff\xfe"')
     assert messages[1]["ts"] == 0
+
+
+def test_issue9_item5b_json_clients_cannot_subscribe_to_a_binary_channel(call: Call) -> None:
+    """A JSON-protocol subscriber would be disconnected (1007) by the first binary publication."""
+    chat_rule(allow_binary=True)
+    json_sub = {"user": "42", "channel": "chat:room1", "protocol": "json", "encoding": "binary"}
+    assert call("subscribe", json_sub) == (200, {"error": {"code": 107, "message": (
+        "this channel carries binary publications: subscribe with the protobuf protocol")}})  # fmt: skip
+    status, body = call("subscribe", {**json_sub, "protocol": "protobuf"})
+    assert status == 200
+    assert "result" in body

@@ -87,6 +87,11 @@ def test_issue9_item5b_a_json_client_reads_history_holding_a_binary_entry(gatewa
         await writer.publish("bin:hist", b'{"n":2}')
         reader = await clients.connected(gateway.ws_url, token=token)  # JSON protocol
         answer = await reader.rpc("history", {"channel": "bin:hist"})
+        # ...but it may not subscribe: the first binary publication would disconnect it (1007).
+        refused = await clients.subscribe_refused(reader, "bin:hist")
+        assert (refused.code, refused.reason) == (
+            107, "this channel carries binary publications: subscribe with the protobuf protocol"
+        )  # fmt: skip
         pb_answer = await writer.rpc("history", json.dumps({"channel": "bin:hist"}).encode())
         await reader.disconnect()
         await writer.disconnect()
