@@ -29,6 +29,7 @@ class RulesStore:
         self._lock = threading.Lock()
         self._watcher_pid: int | None = None
         self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def current(self) -> RuleSet:
         ruleset = self._ruleset
@@ -50,9 +51,13 @@ class RulesStore:
     def invalidate(self) -> None:
         self._stale = True
 
-    def stop(self) -> None:
-        """Ends the watcher thread (tests; a process that exits needs nothing: it is a daemon)."""
+    def stop(self, *, timeout: float = 10.0) -> None:
+        """Ends the watcher thread and waits for it (tests: its last poll must not outlive the test
+        database; a process that exits needs nothing, the thread is a daemon)."""
         self._stopping.set()
+        watcher = self._watcher
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join(timeout)
 
     def _reload(self) -> RuleSet:
         from partitions.selectors import ruleset_load
@@ -76,7 +81,8 @@ class RulesStore:
             if self._watcher_pid == os.getpid():
                 return
             self._watcher_pid = os.getpid()  # a forked child starts its own
-        threading.Thread(target=self._watch, name="rules-watcher", daemon=True).start()
+        self._watcher = threading.Thread(target=self._watch, name="rules-watcher", daemon=True)
+        self._watcher.start()
 
     def _watch(self) -> None:
         from partitions.selectors import ruleset_version

@@ -10,6 +10,7 @@ import urllib.request
 import pytest
 import redis
 
+from realtime.observability import METRICS_FLUSH_SECONDS
 from tests.support.gateway import SECRETS, Gateway
 from tests.support.procs import wait_for
 
@@ -78,11 +79,24 @@ def callback_counts(gateway: Gateway) -> dict[str, float]:
     }
 
 
+def settled_counts(gateway: Gateway) -> dict[str, float]:
+    """The counts once they stop moving: two readings a flush interval apart (and then some) agree.
+    Waits for the condition, however slow a loaded machine makes the workers' once-a-second flush."""
+    readings = [callback_counts(gateway)]
+
+    def settled() -> bool:
+        time.sleep(METRICS_FLUSH_SECONDS * 1.5)
+        readings.append(callback_counts(gateway))
+        return readings[-1] == readings[-2]
+
+    wait_for(settled, timeout=30, what="the metric counts to settle")
+    return readings[-1]
+
+
 def test_metrics_add_up_every_worker(gateway: Gateway) -> None:
     """/metrics of the gunicorn service sums its workers: every call below is counted once,
     whichever worker answered it."""
-    time.sleep(1.5)  # earlier tests' calls reach the metric files within a second: count from after
-    before = callback_counts(gateway)
+    before = settled_counts(gateway)  # earlier tests' calls reach the metric files a flush later
     secret = {"X-Centrifugo-Proxy-Secret": SECRETS["CENTRIFUGO_PROXY_SECRET"]}
     for _ in range(6):
         post(gateway, "/centrifugo/publish", json.dumps(BODY).encode(), secret)
@@ -96,5 +110,6 @@ def test_metrics_add_up_every_worker(gateway: Gateway) -> None:
 
     # The workers write what their event loops counted once a second (realtime/observability.py).
     wait_for(lambda: counted() == expected, timeout=5, what="the calls to be counted")
-    time.sleep(1.5)  # a flush later: still counted once, by whichever worker answered
+    # Flushes later: still counted once, by whichever worker answered.
+    settled_counts(gateway)
     assert counted() == expected, counted()

@@ -32,8 +32,10 @@ def test_a_callback_restart_does_not_wait_for_idle_connections(gateway: Gateway)
     out = gateway.supervisorctl("restart", "callback")
     took = time.monotonic() - started
     assert "callback: started" in out, out
-    # The graceful timeout is 20 s; with idle connections kept, the stop alone took that long.
-    assert took < 8, f"restart took {took:.1f} s"
+    # The graceful timeout is 20 s; with idle connections kept, the stop alone took that long (and
+    # the restart 23.2 s). A prompt close takes ~1-3 s; 15 leaves room for a loaded machine and
+    # still tells the two apart.
+    assert took < 15, f"restart took {took:.1f} s"
     assert len(asyncio.run(publish(2))) == 8
 
 

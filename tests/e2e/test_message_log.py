@@ -34,6 +34,7 @@ def entries_by_channel(gateway: Gateway, prefix: str) -> dict[str, list[tuple[st
     return found
 
 
+@pytest.mark.timeout(300)  # the scenario's own bound (240 s) must fire first, with its own message
 def test_ten_thousand_publications_are_stored_once_in_order_as_delivered(gateway: Gateway) -> None:
     channels = [f"chat:load{i}" for i in range(PUBLISHERS)]
     tokens = [gateway.token(f"pub{i}") for i in range(PUBLISHERS)]
