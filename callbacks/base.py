@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 from callbacks import protocol
 from callbacks.json_checks import DECODE_ERRORS, json_problem
 from realtime.observability import observe_callback
+from realtime.request_body import limits
 
 logger = logging.getLogger("callbacks")
 
@@ -56,7 +57,7 @@ def proxy_decode(view: CentrifugoProxyView, body: bytes) -> Any:
     A body we refuse is answered 200 with error 107 (106 for a body over CALLBACK_MAX_BODY), not
     400: Centrifugo turns any non-200 answer into error 100 "internal", which is temporary, so
     the client's SDK would retry it forever; the protocol's error reaches the client as it is."""
-    if len(body) > settings.CALLBACK_MAX_BODY:
+    if len(body) > limits().callback:
         return 200, TOO_BIG
     problem = json_problem(body)
     if problem is not None:

@@ -36,7 +36,7 @@ from callbacks.server_api import api_key_problem
 from partitions.store import rules_store
 from realtime.observability import flush_metrics, observe_callback, request_id
 from realtime.redis_async import close_async_redis
-from realtime.request_body import RETRY_AFTER, BodyRefused, declared_length, in_flight, read_body
+from realtime.request_body import RETRY_AFTER, BodyRefused, declared_length, in_flight, limits, read_body
 from realtime.wsgi_bridge import run_blocking, shutdown_threads
 
 logger = logging.getLogger("callbacks")
@@ -156,7 +156,7 @@ class ProxyFastPath:
         self, view: CentrifugoProxyView, scope: Scope, receive: Receive, length: int, cookie: str
     ) -> tuple[int, bytes]:
         try:
-            body = await read_body(receive, length=length, cap=settings.CALLBACK_MAX_BODY)
+            body = await read_body(receive, length=length, cap=limits().callback)
         except BodyRefused as exc:
             if exc.reason == BodyRefused.TOO_LARGE:
                 return 200, TOO_BIG  # 200: the client gets error 106 (see proxy_decode)
@@ -202,7 +202,7 @@ class ProxyFastPath:
             await _respond(send, 400, _BAD_LENGTH)
             return
         try:
-            body = await read_body(receive, length=length, cap=settings.SERVER_API_MAX_BODY)
+            body = await read_body(receive, length=length, cap=limits().server_api)
         except BodyRefused as exc:
             if exc.reason == BodyRefused.TOO_LARGE:
                 await _respond(send, 413, TOO_BIG)

@@ -29,7 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections
 
-from realtime.request_body import RETRY_AFTER, BodyRefused, declared_length, in_flight, read_body
+from realtime.request_body import RETRY_AFTER, BodyRefused, declared_length, in_flight, limits, read_body
 
 logger = logging.getLogger("realtime")
 
@@ -80,9 +80,7 @@ class WsgiInThreads:
                 await send({"type": "websocket.close", "code": 1008})
             return
         try:
-            body = await read_body(
-                receive, length=declared_length(scope.get("headers", ())), cap=settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-            )
+            body = await read_body(receive, length=declared_length(scope.get("headers", ())), cap=limits().django)
         except BodyRefused as exc:
             if exc.reason == BodyRefused.TOO_LARGE:
                 await _plain(send, 413, b"request body too large\n")
