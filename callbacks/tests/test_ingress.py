@@ -208,8 +208,11 @@ def test_issue9_item4_bodies_over_the_bound_in_flight_get_a_temporary_503(settin
         )
         assert (status, sent["retry-after"], json.loads(body)["error"]["temporary"]) == (503, "1", True)
         secret = {"X-Centrifugo-Proxy-Secret": settings.CENTRIFUGO_PROXY_SECRET, "Content-Length": "101"}
-        status, sent, _ = asgi_call("/centrifugo/publish", secret, Untouched())
+        status, sent, body = asgi_call("/centrifugo/publish", secret, Untouched())
         assert (status, sent["retry-after"]) == (503, "1")
+        assert json.loads(body) == {
+            "error": {"code": 1503, "message": "busy: too many request bytes in flight, retry later", "temporary": True}
+        }
         status, _, _ = asgi_call("/admin/login/", {"Content-Length": "101"}, Untouched())
         assert status == 503
     finally:
