@@ -298,6 +298,9 @@ def test_fuzz_every_callback_and_the_server_api_answers_no_5xx(gateway: Gateway)
         print(f"  {kind}: {dict(sorted((label, n) for (k, label), n in counts.items() if k == kind))}")
     assert total == per_thread * CONNECTIONS >= min(REQUESTS, 20_000) - CONNECTIONS
     assert not server_errors, server_errors[:5]
+    assert gateway.process is not None
+    log = gateway.process.log_path.read_text(errors="replace")
+    assert "Traceback" not in log, gateway.process.tail()  # no request was an unexpected error
     # The run reached the handlers, not only the refusals.
     assert counts[("publish", "200 result")] > 0
     assert counts[("api", "200 result")] > 0
