@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from typing import Any
 
 import pytest
@@ -63,6 +64,30 @@ def test_issue9_item2_depth_ignores_brackets_inside_strings() -> None:
     assert json_problem(json.dumps({"text": "\\\\" + "{" * 500, "n": [[]]}).encode()) is None
     assert json_problem(json.dumps([{"a": [i]} for i in range(500)]).encode()) is None  # many, shallow
     assert json_problem(b'{"a": "x]]]]", "b": ' + nested(70) + b"}") is not None  # strings do not hide depth
+
+
+def test_issue9_item2_depth_is_exact_whatever_the_strings_hold() -> None:
+    """Strings full of brackets, quotes and backslashes (fixed seed): the depth json_depth reports
+    is the document's, so no string can hide nesting from the check, nor fake it."""
+    rng = random.Random(9)
+
+    def text() -> str:
+        return "".join(rng.choice('[]{}"\\ab\n\u00e9') for _ in range(rng.randrange(0, 6)))
+
+    def document(depth: int) -> object:
+        if depth == 0 or rng.random() < 0.3:
+            return rng.choice([text(), 1, None])
+        items = [document(depth - 1) for _ in range(rng.randrange(0, 3))]
+        return items if rng.random() < 0.5 else {text(): item for item in items}
+
+    def nesting(value: object) -> int:
+        inner = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        return 0 if inner is None else 1 + max((nesting(v) for v in inner), default=0)
+
+    for _ in range(3000):
+        value = document(rng.randrange(0, 8))
+        raw = json.dumps(value, ensure_ascii=rng.random() < 0.5).encode()
+        assert json_depth(raw) == nesting(value), raw
 
 
 def test_issue9_item2_deep_nesting_on_the_server_api_is_a_400(client: Client, settings: Any) -> None:
