@@ -1,9 +1,10 @@
 """What every proxy callback shares: only Centrifugo may call, the body must be the protocol's,
 the answer is the protocol's. Subclasses implement `handle(payload) -> bytes`.
 
-`proxy_payload` is that shared step, used by the DRF view below and by the ASGI fast path in
+`secret_refusal` (before the body is read) and `proxy_decode` (callbacks.json_checks, then the
+request struct) are those shared steps, used by the DRF view below and by the ASGI fast path in
 `callbacks.fastpath` (which serves the hot proxy calls in production without Django's request
-cycle), so both answer byte for byte alike.
+cycle), so both answer byte for byte alike; `proxy_payload` chains them.
 """
 
 from __future__ import annotations
