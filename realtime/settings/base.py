@@ -98,7 +98,9 @@ SERVER_API_MAX_BODY = env_int("SERVER_API_MAX_BODY", 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Bytes of request bodies one worker holds at once; a request that would pass it gets a 503.
 BODY_BYTES_IN_FLIGHT = env_int(
-    "BODY_BYTES_IN_FLIGHT", 32 * 1024 * 1024, minimum=max(CALLBACK_MAX_BODY, SERVER_API_MAX_BODY, DATA_UPLOAD_MAX_MEMORY_SIZE)
+    "BODY_BYTES_IN_FLIGHT",
+    32 * 1024 * 1024,
+    minimum=max(CALLBACK_MAX_BODY, SERVER_API_MAX_BODY, DATA_UPLOAD_MAX_MEMORY_SIZE),
 )
 
 CACHES = {
