@@ -6,12 +6,13 @@ SHELL := bash
 
 PY := .venv/bin/python
 
-.PHONY: help run test setup setup-test python centrifugo secrets lint typecheck unit e2e bench token clean cluster
+.PHONY: help run test setup setup-test python centrifugo secrets lint typecheck unit e2e bench fuzz token clean cluster
 
 help:
 	@echo "make run    set up and run the gateway (Centrifugo :8000, callbacks :3000)"
 	@echo "make test   set up and run every test"
 	@echo "make bench  run the benchmarks in bench/"
+	@echo "make fuzz   100,000 fuzzed requests against a real gateway's callbacks (FUZZ_SEED=N for another run)"
 	@echo "make token USER=alice   print a connection token"
 
 python:
@@ -44,6 +45,10 @@ typecheck: python
 
 bench: setup-test
 	@scripts/bench.sh
+
+# The acceptance fuzz run of tests/e2e/test_fuzz.py, five times longer (the test suite runs 20,000).
+fuzz: setup-test
+	@FUZZ_REQUESTS=$${FUZZ_REQUESTS:-100000} scripts/test.sh tests/e2e/test_fuzz.py -s -o timeout=600
 
 # The multi-instance topology (docker-compose.multi-instance.yml) as local processes; Ctrl-C stops it.
 cluster: setup-test secrets

@@ -31,10 +31,12 @@ from typing import Any
 from django.conf import settings
 
 from callbacks import protocol
-from callbacks.base import CentrifugoProxyView, proxy_payload
+from callbacks.base import TOO_BIG, CentrifugoProxyView, proxy_decode, secret_refusal
+from callbacks.server_api import api_key_problem
 from partitions.store import rules_store
 from realtime.observability import flush_metrics, observe_callback, request_id
 from realtime.redis_async import close_async_redis
+from realtime.request_body import RETRY_AFTER, BodyRefused, declared_length, in_flight, limits, read_body
 from realtime.wsgi_bridge import run_blocking, shutdown_threads
 
 logger = logging.getLogger("callbacks")
@@ -46,11 +48,15 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _INTERNAL = protocol.error(100, "internal error")
-_TOO_BIG = protocol.error(protocol.LIMIT_EXCEEDED, "request body too large")
 _BAD_LENGTH = protocol.error(protocol.BAD_REQUEST, "bad request: invalid Content-Length")
+_BUSY = protocol.error(
+    protocol.STORE_UNAVAILABLE, "busy: too many request bytes in flight, retry later", temporary=True
+)
 _RULES_DOWN = protocol.error(protocol.STORE_UNAVAILABLE, "rules unavailable, retry later", temporary=True)
 _JSON = (b"content-type", b"application/json")
 _TO_DJANGO = 0  # _answer's "status" for: hand the request, whose body it returns, to Django
+_GONE = -1  # the client went away: nothing to answer
+SERVER_API_PATH = "/api/publish"
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -65,6 +71,14 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+async def _respond(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    headers = [_JSON, (b"content-length", b"%d" % len(body))]
+    if extra:
+        headers += extra
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class ProxyFastPath:
@@ -86,9 +100,13 @@ class ProxyFastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            view = self.views.get(scope["path"])
+            path = scope["path"]
+            view = self.views.get(path)
             if view is not None and scope["method"] == "POST":
                 await self._serve(view, scope, receive, send)
+                return
+            if path == SERVER_API_PATH and scope["method"] == "POST":
+                await self._server_api(scope, receive, send)
                 return
         elif kind == "lifespan":
             await self._lifespan(receive, send)
@@ -110,47 +128,41 @@ class ProxyFastPath:
             elif name == b"cookie":
                 cookie = f"{cookie}; {value.decode('latin-1')}" if cookie else value.decode("latin-1")
         token = request_id.set(rid or None)
-        max_body = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         try:
-            if length == -2:
-                status, body = 400, _BAD_LENGTH
-            elif length > max_body:
-                status, body = 413, _TOO_BIG
+            client = scope.get("client")
+            # The secret before the body: a caller without it never has its body read.
+            refused = secret_refusal(view, secret, client[0] if client else "")
+            if refused is not None:
+                status, body = refused
+            elif length == -2:
+                status, body = 200, _BAD_LENGTH
             else:
-                status, body = await self._answer(view, scope, receive, secret, max_body, cookie)
+                status, body = await self._answer(view, scope, receive, length, cookie)
             rid = request_id.get() or ""
         finally:
             request_id.reset(token)
         if status == _TO_DJANGO:  # `body` is the request's: Django's view answers (and counts) it
             await self.django_app(scope, _replay(body, receive), send)
             return
+        if status == _GONE:
+            return
         observe_callback(view.kind, started, body, status)
-        headers = [_JSON, (b"content-length", b"%d" % len(body))]
-        if rid:
-            headers.append((b"x-request-id", rid.encode("latin-1")))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        extra = [(b"x-request-id", rid.encode("latin-1"))] if rid else None
+        if status == 503:
+            extra = [*(extra or []), (b"retry-after", RETRY_AFTER)]
+        await _respond(send, status, body, extra)
 
     async def _answer(
-        self, view: CentrifugoProxyView, scope: Scope, receive: Receive, secret: str, max_body: int, cookie: str
+        self, view: CentrifugoProxyView, scope: Scope, receive: Receive, length: int, cookie: str
     ) -> tuple[int, bytes]:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return 400, _BAD_LENGTH
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > max_body:  # chunked, with no Content-Length to refuse it by
-                return 413, _TOO_BIG
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        client = scope.get("client")
         try:
-            payload = proxy_payload(view, body, secret=secret, remote=client[0] if client else "")
+            body = await read_body(receive, length=length, cap=limits().callback)
+        except BodyRefused as exc:
+            if exc.reason == BodyRefused.TOO_LARGE:
+                return 200, TOO_BIG  # 200: the client gets error 106 (see proxy_decode)
+            return (503, _BUSY) if exc.reason == BodyRefused.BUSY else (_GONE, b"")
+        try:
+            payload = proxy_decode(view, body)
             if isinstance(payload, tuple):
                 return payload
             if view is self.connect:
@@ -169,6 +181,36 @@ class ProxyFastPath:
             # Django would turn this into a 500 too; say so in the protocol's shape and log it.
             logger.exception("%s: unexpected error", view.kind)
             return 500, _INTERNAL
+        finally:
+            # Handed back before Django gets a connect body: the bridge counts it again as it reads it.
+            in_flight.release(len(body))
+
+    async def _server_api(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`POST /api/publish`: the API key and the size are checked before the body is read,
+        then the request goes on to Django's view (callbacks.server_api) with its body."""
+        authorization = ""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+        problem = api_key_problem(authorization)
+        if problem is not None:
+            error = protocol.encode({"error": {"code": protocol.BAD_REQUEST, "message": problem}})
+            await _respond(send, 401, error, [(b"www-authenticate", b"Api-Key")])
+            return
+        length = declared_length(scope["headers"])
+        if length == -2:
+            await _respond(send, 400, _BAD_LENGTH)
+            return
+        try:
+            body = await read_body(receive, length=length, cap=limits().server_api)
+        except BodyRefused as exc:
+            if exc.reason == BodyRefused.TOO_LARGE:
+                await _respond(send, 413, TOO_BIG)
+            elif exc.reason == BodyRefused.BUSY:
+                await _respond(send, 503, _BUSY, [(b"retry-after", RETRY_AFTER)])
+            return
+        in_flight.release(len(body))  # the bridge counts it again as it reads it
+        await self.django_app(scope, _replay(body, receive), send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """Django's ASGI handler does not speak lifespan; the worker's Redis connection closes here."""

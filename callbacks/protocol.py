@@ -120,7 +120,7 @@ def connection_meta(raw: msgspec.Raw) -> ConnectionMeta:
         return ConnectionMeta()
     try:
         return _decode_meta(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, nesting
         return ConnectionMeta()
 
 

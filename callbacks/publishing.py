@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from callbacks import protocol
+from callbacks.json_checks import DECODE_ERRORS
 from partitions.rules import Action, ChannelRule, StreamTarget
 from partitions.store import rules_store
 from realtime.observability import count_stream_write
@@ -89,7 +90,7 @@ def idempotency_key_of(data: bytes) -> str | Rejected:
         return ""
     try:
         key = _decode_key(data)._idempotency_key
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except DECODE_ERRORS:
         return ""
     if len(key) > MAX_IDEMPOTENCY_KEY:
         return Rejected(protocol.BAD_REQUEST, f"_idempotency_key is longer than {MAX_IDEMPOTENCY_KEY} characters")

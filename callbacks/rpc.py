@@ -21,6 +21,7 @@ import msgspec
 import redis
 
 from callbacks import protocol
+from callbacks.json_checks import DECODE_ERRORS
 from partitions.rules import Action
 from partitions.store import rules_store
 from streams.reader import MAX_LIMIT, channel_history
@@ -44,7 +45,7 @@ _decode_history = msgspec.json.Decoder(HistoryParams).decode
 def history(*, user: str, roles: Sequence[str], data: bytes) -> bytes:
     try:
         params = _decode_history(data or b"{}")
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except DECODE_ERRORS as exc:  # any bytes: binary RPC data, too deep, not UTF-8
         return protocol.error(protocol.BAD_REQUEST, f"bad history request: {exc}")
     decision = rules_store.current().decide(Action.SUBSCRIBE, channel=params.channel, user=user, roles=roles)
     if not decision.allowed:

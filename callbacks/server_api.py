@@ -29,6 +29,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from callbacks import protocol
+from callbacks.json_checks import DECODE_ERRORS, json_problem
 from callbacks.publishing import MAX_IDEMPOTENCY_KEY, Rejected, publication_accept
 
 logger = logging.getLogger("callbacks")
@@ -49,6 +50,20 @@ class PublishBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 _decode_body = msgspec.json.Decoder(PublishBody).decode
 
 
+def api_key_problem(header: str) -> str | None:
+    """Why `Authorization: <header>` does not admit a caller, or None. Checked by the ASGI layer
+    (callbacks.fastpath) before the body is read, and by the DRF view below."""
+    scheme, _, key = header.partition(" ")
+    if scheme != ApiKeyAuthentication.keyword or not key:
+        return f"send 'Authorization: {ApiKeyAuthentication.keyword} <key>'"
+    expected = settings.GATEWAY_API_KEY
+    if not expected:
+        return "the server API is disabled: GATEWAY_API_KEY is not set"
+    if not hmac.compare_digest(key.encode(), expected.encode()):
+        return "wrong API key"
+    return None
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     """`Authorization: Api-Key <key>`, compared in constant time with GATEWAY_API_KEY."""
 
@@ -56,15 +71,10 @@ class ApiKeyAuthentication(BaseAuthentication):
 
     def authenticate(self, request: Request) -> tuple[Any, str] | None:
         header = request.META.get("HTTP_AUTHORIZATION", "")
-        scheme, _, key = header.partition(" ")
-        if scheme != self.keyword or not key:
-            raise exceptions.NotAuthenticated(f"send 'Authorization: {self.keyword} <key>'")
-        expected = settings.GATEWAY_API_KEY
-        if not expected or not hmac.compare_digest(key.encode(), expected.encode()):
-            raise exceptions.AuthenticationFailed(
-                "wrong API key" if expected else "the server API is disabled: GATEWAY_API_KEY is not set"
-            )
-        return (settings.SERVER_API_USER, key)
+        problem = api_key_problem(header)
+        if problem is not None:
+            raise exceptions.AuthenticationFailed(problem)
+        return (settings.SERVER_API_USER, header.partition(" ")[2])
 
     def authenticate_header(self, request: Request) -> str:
         return self.keyword
@@ -141,9 +151,15 @@ class PublishApiView(APIView):
         raise exc
 
     def post(self, request: Request) -> HttpResponse:
+        raw = request.body
+        if len(raw) > settings.SERVER_API_MAX_BODY:
+            return _json({"error": {"code": protocol.LIMIT_EXCEEDED, "message": "request body too large"}}, 413)
+        problem = json_problem(raw)
+        if problem is not None:
+            return _json({"error": {"code": protocol.BAD_REQUEST, "message": problem}}, 400)
         try:
-            body = _decode_body(request.body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            body = _decode_body(raw)
+        except DECODE_ERRORS as exc:
             return _json({"error": {"code": protocol.BAD_REQUEST, "message": f"bad request: {exc}"}}, 400)
         idempotency = request.META.get("HTTP_IDEMPOTENCY_KEY", "") or body.idempotency_key
         if len(idempotency) > MAX_IDEMPOTENCY_KEY:

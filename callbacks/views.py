@@ -17,6 +17,7 @@ from django.utils.module_loading import import_string
 
 from callbacks import protocol, rpc
 from callbacks.base import CentrifugoProxyView
+from callbacks.json_checks import DECODE_ERRORS
 from callbacks.protocol import (
     ConnectRequest,
     PublishRequest,
@@ -106,7 +107,7 @@ def _connect_token(payload: ConnectRequest) -> str:
         return ""
     try:
         return _decode_connect_data(data).token
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except DECODE_ERRORS:
         return ""
 
 

@@ -43,9 +43,9 @@ def compile_schema(schema: Any) -> Callable[[bytes], str | None]:
     def check(data: bytes) -> str | None:
         try:
             value = msgspec.json.decode(data)
-        except msgspec.DecodeError:
+            error = next(iter(sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))), None)
+        except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, nesting
             return "data is not JSON, so it cannot match the channel's schema"
-        error = next(iter(sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))), None)
         if error is None:
             return None
         where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)

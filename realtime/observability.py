@@ -72,7 +72,7 @@ def observe_callback(kind: str, started: float, body: bytes, status: int, *, now
         # Replies are {"result"...}, {"error"...} or {"disconnect"...}: the 3rd byte tells which.
         outcome = _OUTCOMES.get(body[2], "result") if len(body) > 2 else "result"
     else:
-        outcome = "unauthorized" if status == 401 else "bad_request"
+        outcome = "unauthorized" if status == 401 else "busy" if status == 503 else "bad_request"
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:

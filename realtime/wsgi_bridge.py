@@ -9,8 +9,10 @@ bridge runs Django's plain WSGI handler instead, once per request, in a pool of
 CALLBACK_THREADS threads: one thread hop per request, several requests at once (as gthread
 did), and Django's usual per-request database-connection handling.
 
-The request body is read on the loop (bounded by MAX_BODY), the response is collected in the
-thread and sent from the loop. Nothing here streams; no view of this project does.
+The request body is read on the loop (realtime.request_body: at most Django's
+DATA_UPLOAD_MAX_MEMORY_SIZE, refused by its Content-Length before anything is read, and counted
+against the worker's BODY_BYTES_IN_FLIGHT until the answer is sent); the response is collected
+in the thread and sent from the loop. Nothing here streams; no view of this project does.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from django.conf import settings
 from django.db import close_old_connections
+
+from realtime.request_body import RETRY_AFTER, BodyRefused, declared_length, in_flight, limits, read_body
 
 logger = logging.getLogger("realtime")
 
@@ -33,16 +38,12 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-MAX_BODY = 16 * 1024 * 1024  # the admin's forms and the server API are far below this
-
 _pool: ThreadPoolExecutor | None = None
 
 
 def _threads() -> ThreadPoolExecutor:
     global _pool
     if _pool is None:
-        from django.conf import settings
-
         _pool = ThreadPoolExecutor(settings.CALLBACK_THREADS, thread_name_prefix="django")
     return _pool
 
@@ -78,26 +79,23 @@ class WsgiInThreads:
             if scope["type"] == "websocket":  # Centrifugo holds the WebSockets, not this service
                 await send({"type": "websocket.close", "code": 1008})
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away before sending its body
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY:
+        try:
+            body = await read_body(receive, length=declared_length(scope.get("headers", ())), cap=limits().django)
+        except BodyRefused as exc:
+            if exc.reason == BodyRefused.TOO_LARGE:
                 await _plain(send, 413, b"request body too large\n")
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        environ = _environ(scope, b"".join(chunks))
-        context = contextvars.copy_context()
-        loop = asyncio.get_running_loop()
-        status, headers, body = await loop.run_in_executor(_threads(), context.run, self._run, environ)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+            elif exc.reason == BodyRefused.BUSY:
+                await _plain(send, 503, b"busy: too many request bytes in flight, retry later\n", RETRY_AFTER)
+            return  # GONE: the client went away before sending its body
+        try:
+            environ = _environ(scope, body)
+            context = contextvars.copy_context()
+            loop = asyncio.get_running_loop()
+            status, headers, answer = await loop.run_in_executor(_threads(), context.run, self._run, environ)
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": answer})
+        finally:
+            in_flight.release(len(body))
 
     def _run(self, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         started: list[tuple[str, list[tuple[str, str]]]] = []
@@ -127,8 +125,10 @@ def _no_write(data: bytes) -> None:
     raise NotImplementedError("the WSGI write() callable is not supported")
 
 
-async def _plain(send: Send, status: int, body: bytes) -> None:
+async def _plain(send: Send, status: int, body: bytes, retry_after: bytes = b"") -> None:
     headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(body))]
+    if retry_after:
+        headers.append((b"retry-after", retry_after))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -94,6 +94,21 @@ REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "rtgw")
 # stay under PostgreSQL's max_connections (100 by default).
 CALLBACK_THREADS = env_int("CALLBACK_THREADS", 4, minimum=1)
 
+# --- Request bodies (realtime/request_body.py; README, "Input limits") -----------------------
+# A proxy call carries one client command (Centrifugo's websocket message_size_limit: 64 KiB by
+# default) in an envelope, as JSON or base64: 1 MiB leaves room for both.
+CALLBACK_MAX_BODY = env_int("CALLBACK_MAX_BODY", 1024 * 1024, minimum=64 * 1024)
+SERVER_API_MAX_BODY = env_int("SERVER_API_MAX_BODY", 1024 * 1024, minimum=1024)
+# Everything else reaches Django (the admin's forms): Django's own default, stated here because
+# the WSGI bridge reads bodies up to it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Bytes of request bodies one worker holds at once; a request that would pass it gets a 503.
+BODY_BYTES_IN_FLIGHT = env_int(
+    "BODY_BYTES_IN_FLIGHT",
+    32 * 1024 * 1024,
+    minimum=max(CALLBACK_MAX_BODY, SERVER_API_MAX_BODY, DATA_UPLOAD_MAX_MEMORY_SIZE),
+)
+
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",

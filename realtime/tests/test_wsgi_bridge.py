@@ -7,8 +7,6 @@ import asyncio
 import json
 from typing import Any
 
-import pytest
-
 from realtime import wsgi_bridge
 from tests.support.asgi import asgi_request
 
@@ -52,8 +50,8 @@ def test_header_names_with_underscores_are_dropped() -> None:
     assert "HTTP_X_PROXY_SECRET" not in seen
 
 
-def test_a_body_over_the_limit_is_413(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wsgi_bridge, "MAX_BODY", 10)
+def test_a_body_over_the_limit_is_413(settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10
     answer = asgi_request("/", app=APP, chunks=[b"123456", b"789012"])
     assert (answer.status, answer.body) == (413, b"request body too large\n")
 
