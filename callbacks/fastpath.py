@@ -148,8 +148,6 @@ class ProxyFastPath:
             return
         observe_callback(view.kind, started, body, status)
         extra = [(b"x-request-id", rid.encode("latin-1"))] if rid else None
-        if status == 503:
-            extra = [*(extra or []), (b"retry-after", RETRY_AFTER)]
         await _respond(send, status, body, extra)
 
     async def _answer(
@@ -160,7 +158,9 @@ class ProxyFastPath:
         except BodyRefused as exc:
             if exc.reason == BodyRefused.TOO_LARGE:
                 return 200, TOO_BIG  # 200: the client gets error 106 (see proxy_decode)
-            return (503, _BUSY) if exc.reason == BodyRefused.BUSY else (_GONE, b"")
+            # 200, as for 106: Centrifugo turns any other status into error 100 for the client;
+            # this way the client sees 1503, temporary, and its SDK retries.
+            return (200, _BUSY) if exc.reason == BodyRefused.BUSY else (_GONE, b"")
         try:
             payload = proxy_decode(view, body)
             if isinstance(payload, tuple):
