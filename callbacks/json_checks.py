@@ -71,3 +71,21 @@ def json_problem(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> str | None:
     if body.count(b"{") + body.count(b"[") > max_depth and json_depth(body, limit=max_depth) > max_depth:
         return f"bad request: JSON nested deeper than {max_depth} levels"
     return None
+
+
+def data_problem(data: bytes) -> str | None:
+    """Why a client's `data` that arrived base64-encoded (`b64data`: the proxies run with
+    binary_encoding) is refused, or None. It sat flat in the body, so the body's check did not see
+    its nesting: text nested deeper than a body's `data` may be (MAX_JSON_DEPTH - 1) is refused as
+    if it had come as JSON. Bytes that are not UTF-8 are binary, which has no nesting."""
+    limit = MAX_JSON_DEPTH - 1
+    if data.count(b"{") + data.count(b"[") <= limit:
+        return None
+    if not data.isascii():
+        try:
+            data.decode()
+        except UnicodeDecodeError:
+            return None
+    if json_depth(data, limit=limit) > limit:
+        return f"bad request: JSON nested deeper than {limit} levels"
+    return None

@@ -17,7 +17,7 @@ from django.utils.module_loading import import_string
 
 from callbacks import protocol, rpc
 from callbacks.base import CentrifugoProxyView
-from callbacks.json_checks import DECODE_ERRORS
+from callbacks.json_checks import DECODE_ERRORS, data_problem
 from callbacks.protocol import (
     ConnectRequest,
     PublishRequest,
@@ -59,7 +59,10 @@ class ConnectView(CentrifugoProxyView):
 
     @staticmethod
     def answer_token(payload: ConnectRequest) -> bytes | None:
-        token = _connect_token(payload)
+        try:
+            token = _connect_token(_payload_bytes(payload))
+        except BadPayload as exc:
+            return exc.reply
         if not token:
             return None
         try:
@@ -99,10 +102,8 @@ def _anonymous() -> bytes:
     return protocol.disconnect(protocol.DISCONNECT_UNAUTHORIZED, "unauthorized")
 
 
-def _connect_token(payload: ConnectRequest) -> str:
-    """The `token` of a connect payload `{"token": "..."}` (as `data`, or as `b64data` with the
-    connect proxy's binary_encoding on); "" when there is none or it is not that shape."""
-    data = _payload_bytes(payload)
+def _connect_token(data: bytes) -> str:
+    """The `token` of connect data `{"token": "..."}`; "" when there is none or it is not that shape."""
     if not data:
         return ""
     try:
@@ -211,19 +212,29 @@ class PublishView(CentrifugoProxyView):
     kind = "publish"
 
     def handle(self, payload: PublishRequest) -> bytes:
-        data = _payload_bytes(payload)
-        if data is None:
-            return _BAD_B64
+        try:
+            data = _payload_bytes(payload)
+        except BadPayload as exc:
+            return exc.reply
         return _publish_reply(publication_accept(**_publication(payload, data)))
 
     async def handle_async(self, payload: PublishRequest) -> bytes:
-        data = _payload_bytes(payload)
-        if data is None:
-            return _BAD_B64
+        try:
+            data = _payload_bytes(payload)
+        except BadPayload as exc:
+            return exc.reply
         return _publish_reply(await publication_accept_async(**_publication(payload, data)))
 
 
 _BAD_B64 = protocol.error(protocol.BAD_REQUEST, "b64data is not valid base64")
+
+
+class BadPayload(Exception):
+    """A client's `b64data` that is refused before anything reads it; `reply` says why (107)."""
+
+    def __init__(self, reply: bytes) -> None:
+        super().__init__(reply)
+        self.reply = reply
 
 
 def _publication(payload: PublishRequest, data: bytes) -> dict[str, Any]:
@@ -245,15 +256,20 @@ def _publish_reply(outcome: Accepted | Rejected) -> bytes:
     return protocol.result(body)
 
 
-def _payload_bytes(payload: PublishRequest | RpcRequest | ConnectRequest) -> bytes | None:
+def _payload_bytes(payload: PublishRequest | RpcRequest | ConnectRequest) -> bytes:
     """The client's payload: `b64data` decoded (the proxies run with binary_encoding, so Centrifugo
-    can pass bytes that are not JSON), else `data` as sent; None when b64data is not base64."""
-    if payload.b64data:
-        try:
-            return binascii.a2b_base64(payload.b64data, strict_mode=True)
-        except (binascii.Error, ValueError):
-            return None
-    return bytes(payload.data)
+    can pass bytes that are not JSON), else `data` as sent (the body's check covered it). Raises
+    BadPayload when b64data is not base64, or is text nested deeper than the input limits allow."""
+    if not payload.b64data:
+        return bytes(payload.data)
+    try:
+        data = binascii.a2b_base64(payload.b64data, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise BadPayload(_BAD_B64) from None
+    problem = data_problem(data)
+    if problem is not None:
+        raise BadPayload(protocol.error(protocol.BAD_REQUEST, problem))
+    return data
 
 
 class RpcView(CentrifugoProxyView):
@@ -265,7 +281,8 @@ class RpcView(CentrifugoProxyView):
         method = rpc.METHODS.get(payload.method)
         if method is None:
             return protocol.error(protocol.METHOD_NOT_FOUND, f"unknown method {payload.method!r}")
-        data = _payload_bytes(payload)
-        if data is None:
-            return _BAD_B64
+        try:
+            data = _payload_bytes(payload)
+        except BadPayload as exc:
+            return exc.reply
         return method(user=payload.user, roles=_roles(payload.meta), data=data)

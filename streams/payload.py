@@ -18,7 +18,7 @@ def is_json_text(data: bytes) -> bool:
     publications at once, a strict decode the rest. About 0.1 us for a 100-byte publication."""
     try:
         _skip_json(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # deep nesting: msgspec counts it against Python's limit
         return False
     if data.isascii():
         return True
