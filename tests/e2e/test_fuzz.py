@@ -95,9 +95,19 @@ class Fuzzer:
         return b'[{"a":' * (depth // 2) + b"1" + b"}]" * (depth // 2)
 
     def b64data(self) -> str:
+        """What binary_encoding makes Centrifugo send: any client bytes, base64-encoded — random
+        bytes, JSON values, JSON nested around and beyond the limit, text that is not UTF-8 — or
+        something that is not base64 at all."""
         r = self.rng
-        if r.random() < 0.5:
+        roll = r.random()
+        if roll < 0.3:
             return base64.b64encode(r.randbytes(r.randrange(0, 200))).decode()
+        if roll < 0.5:
+            return base64.b64encode(self.deep()).decode()
+        if roll < 0.7:
+            return base64.b64encode(json.dumps(self.value()).encode()).decode()
+        if roll < 0.8:
+            return base64.b64encode(b'{"token": "\xff\xfe", "n": [' + r.randbytes(20) + b"]}").decode()
         return r.choice(["!!!", "abc", "YQ", "YQ==" * 3, "\u00e9", "=" * 8, self.text()])
 
     def plausible(self, name: str) -> Any:
@@ -116,8 +126,9 @@ class Fuzzer:
         if name == "data":
             return r.choice([self.value(), {"channel": r.choice(CHANNELS[:4]), "limit": r.randrange(1, 5)},
                              {"token": self.text()}, {"_idempotency_key": self.text(), "n": 1}])  # fmt: skip
-        if name == "b64data":
-            return base64.b64encode(r.randbytes(r.randrange(1, 50))).decode()
+        if name == "b64data":  # as Centrifugo sends a client's data with binary_encoding on
+            raw = r.randbytes(r.randrange(1, 50)) if r.random() < 0.3 else json.dumps(self.plausible("data")).encode()
+            return base64.b64encode(raw).decode()
         if name == "channels":
             return [r.choice(CHANNELS[:4])]
         return self.text()
@@ -125,11 +136,13 @@ class Fuzzer:
     def body(self, kind: str) -> bytes:
         r = self.rng
         plausible = r.random() < 0.45
+        # Centrifugo's proxies run with binary_encoding: a client's data comes as b64data, mostly.
+        payload_field = "b64data" if r.random() < 0.7 else "data"
         fields: dict[str, Any] = {}
         for name in ([] if kind == "api" else ENVELOPE) + FIELDS[kind]:
             roll = r.random()
             if plausible:
-                if name != "b64data" or roll < 0.1:
+                if name not in ("data", "b64data") or name == payload_field:
                     fields[name] = self.plausible(name) if roll < 0.9 else self.value()
                 continue
             if roll < 0.15:
