@@ -6,11 +6,13 @@ SHELL := bash
 
 PY := .venv/bin/python
 
-.PHONY: help run test setup setup-test python centrifugo secrets lint typecheck unit e2e bench fuzz token clean cluster
+.PHONY: help run test check e2e setup setup-test python centrifugo secrets lint typecheck bench fuzz token clean cluster
 
 help:
 	@echo "make run    set up and run the gateway (Centrifugo :8000, callbacks :3000)"
-	@echo "make test   set up and run every test"
+	@echo "make test   set up and run every test (what CI runs)"
+	@echo "make check  lint, types and the tests that start no gateway (the inner loop, about a minute)"
+	@echo "make e2e    the end-to-end and multi-instance tests only (real Centrifugo, gunicorn, Redis, ...)"
 	@echo "make bench  run the benchmarks in bench/"
 	@echo "make fuzz   100,000 fuzzed requests against a real gateway's callbacks (FUZZ_SEED=N for another run)"
 	@echo "make token USER=alice   print a connection token"
@@ -35,6 +37,14 @@ run: setup
 
 test: setup-test lint typecheck
 	@scripts/test.sh
+
+# The tiers of `make test`: the tests marked e2e (tests/e2e) or cluster (tests/cluster) start real
+# processes; everything else runs in-process against a real Redis at most.
+check: setup-test lint typecheck
+	@scripts/test.sh -m "not e2e and not cluster"
+
+e2e: setup-test
+	@scripts/test.sh -m "e2e or cluster"
 
 lint: python
 	@.venv/bin/ruff check .
