@@ -217,7 +217,7 @@ def probe(port: int, target: Target, body: bytes, secret: str) -> None:
 
 
 def measure(target: Target, ctx: Context, client: redis.Redis, settings: Settings) -> Round:
-    body = publish_body()
+    body = publish_body(binary_encoding=target.binary_encoding)
     client.flushdb()
     server = target.server(ctx)
     server.start()

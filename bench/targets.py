@@ -85,6 +85,9 @@ class Target:
     args: tuple[str, ...] = ()  # extra gunicorn options; on the command line they override the config file
     app: str = ""  # the application to serve, when not the default for its settings
     tree: Path | None = None  # another checkout of the project to serve (`--before REV`), else this one
+    # The body Centrifugo sends with the publish proxy's binary_encoding on (b64data), as it ships
+    # now; False: data as raw JSON, what an older checkout's Centrifugo config sent.
+    binary_encoding: bool = True
 
     def server(self, ctx: Context) -> Server:
         port = free_port()
@@ -213,13 +216,16 @@ MAIN = (OURS, OURS_NOOP, NODE, NODE_CLUSTER, NAIVE)
 
 def before(tree: Path, rev: str) -> Target:
     """The gateway as shipped at an earlier commit, exported to `tree`: a change's cost, measured
-    in the same run as the change (`python -m bench --before REV`)."""
+    in the same run as the change (`python -m bench --before REV`). It gets the body its own
+    Centrifugo config made Centrifugo send (b64data only if that config had binary_encoding)."""
+    config = (tree / "centrifugo" / "config.json").read_text()
     return Target(
         BEFORE,
         "gateway",
         f"the gateway as shipped at {rev} (same packages, settings and Redis)",
         processes=OURS.processes,
         tree=tree,
+        binary_encoding='"binary_encoding": true' in config,
     )
 
 
