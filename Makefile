@@ -11,7 +11,7 @@ PY := .venv/bin/python
 help:
 	@echo "make run    set up and run the gateway (Centrifugo :8000, callbacks :3000)"
 	@echo "make test   set up and run every test (what CI runs)"
-	@echo "make check  lint, types and the tests that start no gateway (the inner loop, about a minute)"
+	@echo "make check  lint, types and the tests that start no gateway (the inner loop, one to two minutes)"
 	@echo "make e2e    the end-to-end and multi-instance tests only (real Centrifugo, gunicorn, Redis, ...)"
 	@echo "make bench  run the benchmarks in bench/"
 	@echo "make fuzz   100,000 fuzzed requests against a real gateway's callbacks (FUZZ_SEED=N for another run)"
