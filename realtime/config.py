@@ -2,11 +2,11 @@
 
 This is the one source: the Django settings and gunicorn read values through it (realtime.env turns
 its errors into ImproperlyConfigured), the shell entry points source docker/defaults.sh generated
-from it, and the README's configuration table and .env.example are generated from it:
+from it, and the README's configuration table and .env.example are generated from it. After a change
+here, regenerate all three:
 
-    python -m realtime.config shell-defaults > docker/defaults.sh
-    python -m realtime.config readme-table     # the block between the markers in README.md
-    python -m realtime.config env-example > .env.example
+    python -m realtime.config write     # docker/defaults.sh, .env.example, README.md's table
+    python -m realtime.config {shell-defaults,readme-table,env-example}   # print one
 
 realtime/tests/test_config.py fails when a checked-in copy differs from what this module generates.
 No Django import: scripts and gunicorn's config read it as plain Python.
@@ -192,8 +192,7 @@ SETTINGS: tuple[Setting, ...] = (
     _S("CENTRIFUGO_BIN", "str", "centrifugo", "the Centrifugo binary `centrifugo/run.sh` starts",
        "centrifugo"),
     # --- The entry points ------------------------------------------------------------------
-    _S("GATEWAY_ROLE", "choice", "all", "what the image runs: `all` (Centrifugo and the callbacks), "
-       "`centrifugo` or `callback`", "entry", choices=("all", "centrifugo", "callback")),
+    _S("GATEWAY_ROLE", "choice", "all", "what the image runs: `all` is Centrifugo and the callbacks", "entry", choices=("all", "centrifugo", "callback")),
     _S("MIGRATE_ON_START", "bool", "false", "the image: `manage.py migrate` before starting (one container "
        "only, never in every replica)", "entry"),
     _S("RUN_CALLBACK", "bool", "true", "`make run` (scripts/run-gateway.sh): start the callbacks", "entry"),
@@ -374,7 +373,7 @@ def _meaning(setting: Setting) -> str:
         )
         parts.append(f"required by {readers}")
     if setting.secret:
-        parts.append(f"or `{setting.name}_FILE`; production: {setting.min_length} characters at least")
+        parts.append(f"may come from `{setting.name}_FILE`; production: {setting.min_length} characters at least")
     return "; ".join(parts)
 
 
@@ -393,7 +392,7 @@ ENV_EXAMPLE_HEADER = """\
 # Every secret can instead come from a file: NAME_FILE=/run/secrets/name (Docker/Kubernetes secrets);
 # set NAME or NAME_FILE, never both (the gateway refuses to start with both).
 # Generate each secret with:  python3 -c 'import secrets; print(secrets.token_urlsafe(48))'
-# Commented lines show the default. Any other Centrifugo option can be set by its own variable,
+# Commented lines show the image's default. Any other Centrifugo option can be set by its own variable,
 # e.g. CENTRIFUGO_CLIENT_ALLOWED_ORIGINS=https://app.example.com (space-separated).
 """
 
@@ -407,12 +406,33 @@ def env_example() -> str:
             out += [f"{line}\n" for line in textwrap.wrap(meaning, 98, initial_indent="# ", subsequent_indent="# ")]
             # To fill in: the required ones (and the compose password); the others show their default.
             fill = setting.required or setting.name == "POSTGRES_PASSWORD" or setting.name == "GATEWAY_API_KEY"
-            out.append(f"{setting.name}=\n" if fill else f"#{setting.name}={setting.default or ''}\n")
+            shown = setting.image_default or setting.default or ""  # this file is for the image
+            out.append(f"{setting.name}=\n" if fill else f"#{setting.name}={shown}\n")
     return "".join(out)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS_SH = ROOT / "docker" / "defaults.sh"
+ENV_EXAMPLE = ROOT / ".env.example"
+README = ROOT / "README.md"
+
+
+def readme_with_table(readme: str) -> str:
+    """README.md's text with the block between the markers replaced by readme_table()."""
+    start, end = readme.index(README_START), readme.index(README_END) + len(README_END) + 1
+    return readme[:start] + readme_table() + readme[end:]
+
+
+def write() -> str:
+    DEFAULTS_SH.write_text(shell_defaults(), encoding="utf-8")
+    ENV_EXAMPLE.write_text(env_example(), encoding="utf-8")
+    README.write_text(readme_with_table(README.read_text(encoding="utf-8")), encoding="utf-8")
+    return f"wrote {DEFAULTS_SH.name}, {ENV_EXAMPLE.name} and {README.name}'s configuration table\n"
 
 
 def main(argv: list[str]) -> int:
     commands = {"shell-defaults": shell_defaults, "readme-table": readme_table, "env-example": env_example}
+    commands["write"] = write
     if len(argv) != 1 or argv[0] not in commands:
         print(f"usage: python -m realtime.config {{{','.join(commands)}}}", file=sys.stderr)
         return 2
