@@ -2,6 +2,9 @@
 # Starts Centrifugo with centrifugo/config.json, mapping the gateway's environment onto Centrifugo's
 # own variables so each port, URL and secret has one name everywhere (local, Docker, compose).
 #
+# config.json holds what never varies; every port, address, endpoint, level and engine comes from
+# here (defaults: realtime/config.py), so it names none of them.
+#
 # Why namespace_boundary is "" in config.json: every channel then belongs to `without_namespace`,
 # whose subscribe/publish proxies are on, so a pattern an operator adds in the admin (say `orders:*`)
 # works at once. With namespaces, Centrifugo would answer 102 "unknown channel" until its config was

@@ -78,6 +78,7 @@ READERS = [
     "realtime/wsgi.py",
     "manage.py",
     "supervisord.conf",
+    "centrifugo/config.json",
     # nginx/render.sh has no defaults (its usage names example ports: the literal-default test covers it).
     *(path for path in ENTRY_SCRIPTS if path != "nginx/render.sh"),
 ]
