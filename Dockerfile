@@ -37,15 +37,12 @@ RUN apt-get update \
 COPY --from=centrifugo /usr/local/bin/centrifugo /usr/local/bin/centrifugo
 COPY --from=build /opt/venv /opt/venv
 
-# Non-secret defaults only; docker/entrypoint.sh derives the rest from GATEWAY_ROLE.
+# Non-secret values only. The gateway's defaults (ports, BIND_ADDRESS, GATEWAY_ROLE) are set by
+# docker/entrypoint.sh from realtime/config.py; the settings module is here too for collectstatic.
 ENV PATH="/opt/venv/bin:${PATH}" \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     DJANGO_SETTINGS_MODULE=realtime.settings.production \
-    GATEWAY_ROLE=all \
-    BIND_ADDRESS=0.0.0.0 \
-    PORT=3000 \
-    CENTRIFUGO_PORT=8000 \
     VAR_DIR=/app/var \
     STATIC_ROOT=/app/staticfiles
 

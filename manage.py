@@ -8,7 +8,9 @@ import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realtime.settings.local")
+    from realtime.config import BY_NAME
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", str(BY_NAME["DJANGO_SETTINGS_MODULE"].default))
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 

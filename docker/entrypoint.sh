@@ -12,8 +12,11 @@ set -o errexit -o pipefail -o nounset
 
 app="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 die() { printf 'entrypoint: %s\n' "$*" >&2; exit 2; }
+# Every default below comes from realtime/config.py, through this generated file.
+# shellcheck source=docker/defaults.sh
+source "$app/docker/defaults.sh"
 
-role="${GATEWAY_ROLE:-all}"
+role="${GATEWAY_ROLE:-$GW_DEFAULT_GATEWAY_ROLE}"
 case "$role" in
   all) run_callback=true run_centrifugo=true ;;
   centrifugo) run_callback=false run_centrifugo=true ;;
@@ -21,7 +24,7 @@ case "$role" in
   *) die "GATEWAY_ROLE must be all, centrifugo or callback, not '$role'" ;;
 esac
 export GATEWAY_ROLE="$role" RUN_CALLBACK="$run_callback" RUN_CENTRIFUGO="$run_centrifugo"
-export PORT="${PORT:-3000}" CENTRIFUGO_PORT="${CENTRIFUGO_PORT:-8000}"
+export PORT="${PORT:-$GW_DEFAULT_PORT}" CENTRIFUGO_PORT="${CENTRIFUGO_PORT:-$GW_DEFAULT_CENTRIFUGO_PORT}"
 
 if [ "${1:-}" = healthcheck ]; then
   urls=()
@@ -36,10 +39,11 @@ fi
 
 # Redis is a separate service in every container deployment: supervisord's redis program stays off.
 # (REDIS_PORT and REDIS_APPENDFSYNC only fill that program's command line, which never runs.)
-export RUN_REDIS=false REDIS_PORT="${REDIS_PORT:-6379}" REDIS_APPENDFSYNC="${REDIS_APPENDFSYNC:-everysec}"
+export RUN_REDIS=false REDIS_PORT="${REDIS_PORT:-$GW_DEFAULT_REDIS_PORT}"
+export REDIS_APPENDFSYNC="${REDIS_APPENDFSYNC:-$GW_DEFAULT_REDIS_APPENDFSYNC}"
 export VAR_DIR="${VAR_DIR:-$app/var}"
-export BIND_ADDRESS="${BIND_ADDRESS:-0.0.0.0}"
-export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-realtime.settings.production}"
+export BIND_ADDRESS="${BIND_ADDRESS:-$GW_IMAGE_DEFAULT_BIND_ADDRESS}"
+export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-$GW_IMAGE_DEFAULT_DJANGO_SETTINGS_MODULE}"
 # CENTRIFUGO_API_URL, when unset, is derived by the settings from CENTRIFUGO_PORT and BIND_ADDRESS
 # (realtime/settings/base.py), as for scripts/run-gateway.sh: right for GATEWAY_ROLE=all.
 
@@ -52,17 +56,16 @@ resolve_secret_files || die "$SECRET_ERROR"
 if [ "$#" -gt 0 ]; then exec "$@"; fi
 
 # Fail here, with the variable's name, rather than in a supervisord retry loop that ends FATAL
-# while the container keeps running.
+# while the container keeps running. What each process requires is declared in realtime/config.py.
 require() {
   local name
   for name in "$@"; do [ -n "${!name:-}" ] || die "$name must be set (or ${name}_FILE) for GATEWAY_ROLE=$role"; done
 }
-require CENTRIFUGO_TOKEN_HMAC_SECRET_KEY CENTRIFUGO_PROXY_SECRET
-if [ "$run_callback" = true ]; then require DJANGO_SECRET_KEY; fi
-if [ "$run_centrifugo" = true ]; then require CENTRIFUGO_API_KEY; fi
+if [ "$run_callback" = true ]; then require "${GW_REQUIRED_CALLBACK[@]}"; fi
+if [ "$run_centrifugo" = true ]; then require "${GW_REQUIRED_CENTRIFUGO[@]}"; fi
 
 mkdir -p "$VAR_DIR"
-case "${MIGRATE_ON_START:-false}" in
+case "${MIGRATE_ON_START:-$GW_DEFAULT_MIGRATE_ON_START}" in
   true) python "$app/manage.py" migrate --no-input ;;
   false) ;;
   *) die "MIGRATE_ON_START must be 'true' or 'false', not '$MIGRATE_ON_START'" ;;

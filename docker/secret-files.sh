@@ -4,9 +4,10 @@
 # Centrifugo and Django could each pick a different one and run with different secrets.
 # shellcheck shell=bash disable=SC2034  # SECRET_NAMES and SECRET_ERROR are read by the callers
 
-# The variables that may come from a file: every env_secret() in realtime/settings/base.py.
-SECRET_NAMES=(DJANGO_SECRET_KEY CENTRIFUGO_TOKEN_HMAC_SECRET_KEY CENTRIFUGO_PROXY_SECRET CENTRIFUGO_API_KEY
-  GATEWAY_API_KEY)
+# The variables that may come from a file: the secrets declared in realtime/config.py.
+# shellcheck source=docker/defaults.sh
+source "$(dirname "${BASH_SOURCE[0]}")/defaults.sh"
+SECRET_NAMES=("${GW_SECRET_NAMES[@]}")
 
 # resolve_secret_files: for each NAME with NAME_FILE set, export NAME with the file's content (leading
 # and trailing whitespace stripped, as Django does) and unset NAME_FILE, so every program started

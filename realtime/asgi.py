@@ -8,7 +8,9 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realtime.settings.local")
+from realtime.config import BY_NAME
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", str(BY_NAME["DJANGO_SETTINGS_MODULE"].default))
 
 django_application = get_wsgi_application()
 

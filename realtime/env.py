@@ -1,27 +1,84 @@
-"""Strict readers for configuration that comes from the environment.
+"""The declared settings (realtime.config) for Django: each reader raises ImproperlyConfigured naming
+the variable, so a misconfigured deployment fails at start-up with a message an operator can act
+on, not with a stack trace from deep inside a request.
 
-Every reader names the variable in its error, so a misconfigured deployment fails at start-up with
-a message an operator can act on, not with a stack trace from deep inside a request.
+`setting_*` read a declared setting (type, default, limits from realtime/config.py); `env_*` read an
+undeclared name with the same rules (used by the bench's settings and the tests).
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-_MISSING = object()
+from realtime import config
+
+T = TypeVar("T")
+
+
+def _django(read: Callable[[], T]) -> T:
+    try:
+        return read()
+    except config.ConfigError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+
+
+def _declared(name: str, kind: type[T]) -> T | None:
+    value = _django(lambda: config.read(name))
+    assert value is None or isinstance(value, kind), f"{name} is declared as {config.BY_NAME[name].kind}"
+    return value
+
+
+def setting_str(name: str, fallback: str | None = None) -> str:
+    """A declared text (or choice) setting; `fallback` when it has no default and is unset."""
+    value = _declared(name, str)
+    if value is None:
+        if fallback is None:
+            raise ImproperlyConfigured(f"{name} must be set in the environment")
+        return fallback
+    return value
+
+
+def setting_optional_str(name: str) -> str | None:
+    """A declared text setting whose empty value means "not set" (an optional secret, an audience)."""
+    return _declared(name, str) or None
+
+
+def setting_int(name: str, fallback: int | None = None, *, at_least: int | None = None) -> int:
+    """A declared integer; `at_least`: a floor that depends on other settings (checked alike)."""
+    value = _declared(name, int)
+    if value is None:
+        if fallback is None:
+            raise ImproperlyConfigured(f"{name} must be set in the environment")
+        value = fallback
+    if at_least is not None and value < at_least:
+        raise ImproperlyConfigured(f"{name} must be >= {at_least}, not {value}")
+    return value
+
+
+def setting_float(name: str) -> float:
+    value = _declared(name, float)
+    assert value is not None, f"{name} has a default"
+    return value
+
+
+def setting_bool(name: str) -> bool:
+    value = _declared(name, bool)
+    assert value is not None, f"{name} has a default"
+    return value
+
+
+def setting_list(name: str) -> list[str]:
+    value = _declared(name, list)
+    return list(value or [])
 
 
 def env_str(name: str, default: str | None = None) -> str:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        if default is None:
-            raise ImproperlyConfigured(f"{name} must be set in the environment")
-        return default
-    return value
+    return _django(lambda: config.text(name, default, secret=False))
 
 
 def env_secret(name: str, default: str | None = None) -> str:
@@ -30,66 +87,29 @@ def env_secret(name: str, default: str | None = None) -> str:
     Both set is refused rather than resolved: docker/entrypoint.sh and scripts/run-gateway.sh apply the
     same rule (docker/secret-files.sh), so Centrifugo and Django can never pick different secrets.
     """
-    path = os.environ.get(f"{name}_FILE")
-    if path:
-        if os.environ.get(name):
-            raise ImproperlyConfigured(f"{name} and {name}_FILE are both set: set only one of them")
-        try:
-            value = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read: {exc}") from exc
-        if not value:
-            raise ImproperlyConfigured(f"{name}_FILE={path!r} is empty")
-        return value
-    return env_str(name, default)
+    return _django(lambda: config.text(name, default, secret=True))
 
 
 def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    lowered = value.strip().lower()
-    if lowered == "true":
-        return True
-    if lowered == "false":
-        return False
-    raise ImproperlyConfigured(f"{name} must be 'true' or 'false', not {value!r}")
+    value = config.raw(name, secret=False)
+    return default if value is None else _django(lambda: config.parse_bool(name, value))
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        result = default
-    else:
-        try:
-            result = int(value)
-        except ValueError:
-            raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
-    if minimum is not None and result < minimum:
-        raise ImproperlyConfigured(f"{name} must be >= {minimum}, not {result}")
-    if maximum is not None and result > maximum:
-        raise ImproperlyConfigured(f"{name} must be <= {maximum}, not {result}")
-    return result
+    value = config.raw(name, secret=False)
+    return _django(
+        lambda: config.parse_int(name, str(default) if value is None else value, minimum=minimum, maximum=maximum)
+    )
 
 
 def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        result = float(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
-    if result < minimum:
-        raise ImproperlyConfigured(f"{name} must be >= {minimum}, not {result}")
-    return result
+    value = config.raw(name, secret=False)
+    return default if value is None else _django(lambda: config.parse_float(name, value, minimum=minimum))
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return list(default)
-    return [item.strip() for item in value.split(",") if item.strip()]
+    value = config.raw(name, secret=False)
+    return list(default) if value is None or not value.strip() else config.parse_list(value)
 
 
 def database_from_url(name: str, url: str, *, base_dir: Path) -> dict[str, object]:

@@ -19,28 +19,28 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from realtime.env import env_int, env_str
+from realtime.env import setting_bool, setting_int, setting_str
 
-bind = f"{env_str('BIND_ADDRESS', '127.0.0.1')}:{env_int('PORT', 3000, minimum=1, maximum=65535)}"
+bind = f"{setting_str('BIND_ADDRESS')}:{setting_int('PORT')}"
 # One event loop per core.
-workers = env_int("WEB_CONCURRENCY", os.cpu_count() or 2, minimum=1)
+workers = setting_int("WEB_CONCURRENCY", os.cpu_count() or 2)
 worker_class = "realtime.gunicorn_worker.CallbackWorker"  # gunicorn's asgi worker + prompt idle close
 asgi_loop = "uvloop"
 asgi_lifespan = "on"  # realtime.asgi answers it: the worker's Redis connection closes on shutdown
 # Longer than Go's idle-connection timeout (90 s), so Centrifugo, not gunicorn, closes idle
 # connections: a POST on a connection the server has just closed would fail, not be retried.
-keepalive = env_int("GUNICORN_KEEPALIVE", 120, minimum=1)
+keepalive = setting_int("GUNICORN_KEEPALIVE")
 timeout = 30
-graceful_timeout = env_int("GUNICORN_GRACEFUL_TIMEOUT", 20, minimum=1)
+graceful_timeout = setting_int("GUNICORN_GRACEFUL_TIMEOUT")
 worker_connections = 1000
 # One listening socket per worker (SO_REUSEPORT) so the kernel spreads connections evenly. With a
 # shared socket, keep-alive connections stay with whichever worker accepted them first: bench/ saw
 # 30-32 of 32 connections on one of two workers, i.e. one GIL doing all the work.
 reuse_port = True
 preload_app = True  # import Django once; nothing touches the database or Redis at import
-accesslog = "-" if env_str("ACCESS_LOG", "false") == "true" else None
+accesslog = "-" if setting_bool("ACCESS_LOG") else None
 errorlog = "-"
-loglevel = env_str("LOG_LEVEL", "info").lower()
+loglevel = setting_str("LOG_LEVEL").lower()
 proc_name = "realtime-callbacks"
 # supervisord is the process manager; gunicorn's own control socket (default under $HOME) is not used.
 control_socket_disable = True

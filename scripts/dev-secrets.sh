@@ -13,7 +13,10 @@ umask 077
 {
   echo "# Development secrets created by scripts/dev-secrets.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ)."
   echo "# Delete this file to rotate them. Variables set in the environment take precedence."
-  for name in DJANGO_SECRET_KEY CENTRIFUGO_TOKEN_HMAC_SECRET_KEY CENTRIFUGO_PROXY_SECRET CENTRIFUGO_API_KEY; do
+  # shellcheck source=docker/defaults.sh
+  source "$ROOT/docker/defaults.sh"
+  # The secrets the callbacks require (realtime/config.py); Centrifugo's are among them.
+  for name in "${GW_REQUIRED_CALLBACK[@]}"; do
     echo "$name=$(rand)"
   done
 } > "$file"

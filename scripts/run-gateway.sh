@@ -12,15 +12,15 @@ source "$ROOT/docker/secret-files.sh"
 resolve_secret_files || die "$SECRET_ERROR"
 load_dev_env
 export PATH="$ROOT/.venv/bin:$ROOT/bin:$PATH"
-export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-realtime.settings.local}"
-export PORT="${PORT:-3000}" CENTRIFUGO_PORT="${CENTRIFUGO_PORT:-8000}"
-export RUN_CALLBACK="${RUN_CALLBACK:-true}" RUN_CENTRIFUGO="${RUN_CENTRIFUGO:-true}"
-export REDIS_APPENDFSYNC="${REDIS_APPENDFSYNC:-everysec}"
+# Defaults from realtime/config.py (docker/defaults.sh, sourced by secret-files.sh above).
+export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-$GW_DEFAULT_DJANGO_SETTINGS_MODULE}"
+export PORT="${PORT:-$GW_DEFAULT_PORT}" CENTRIFUGO_PORT="${CENTRIFUGO_PORT:-$GW_DEFAULT_CENTRIFUGO_PORT}"
+export RUN_CALLBACK="${RUN_CALLBACK:-$GW_DEFAULT_RUN_CALLBACK}" RUN_CENTRIFUGO="${RUN_CENTRIFUGO:-$GW_DEFAULT_RUN_CENTRIFUGO}"
+export REDIS_APPENDFSYNC="${REDIS_APPENDFSYNC:-$GW_DEFAULT_REDIS_APPENDFSYNC}" REDIS_PORT="${REDIS_PORT:-$GW_DEFAULT_REDIS_PORT}"
 if [ -z "${REDIS_URL:-}" ]; then
-  export RUN_REDIS=true REDIS_PORT="${REDIS_PORT:-6379}"
-  export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+  export RUN_REDIS=true REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 else
-  export RUN_REDIS=false REDIS_PORT="${REDIS_PORT:-6379}"
+  export RUN_REDIS=false
 fi
 mkdir -p "$VAR_DIR/redis"
 

@@ -1,4 +1,5 @@
-"""Settings shared by every environment. All configuration comes from the environment (realtime.env)."""
+"""Settings shared by every environment. All configuration comes from the environment: each variable's
+type, default and limits are declared once in realtime/config.py, read here through realtime.env."""
 
 from __future__ import annotations
 
@@ -8,21 +9,21 @@ from pathlib import Path
 
 from realtime.env import (
     database_from_url,
-    env_bool,
-    env_float,
-    env_int,
-    env_list,
-    env_secret,
-    env_str,
+    setting_bool,
+    setting_float,
+    setting_int,
+    setting_list,
+    setting_optional_str,
+    setting_str,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR = Path(setting_str("VAR_DIR", str(BASE_DIR / "var")))
 
-SECRET_KEY = env_secret("DJANGO_SECRET_KEY")
-DEBUG = env_bool("DJANGO_DEBUG", False)
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+SECRET_KEY = setting_str("DJANGO_SECRET_KEY")
+DEBUG = setting_bool("DJANGO_DEBUG")
+ALLOWED_HOSTS = setting_list("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS = setting_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -76,37 +77,35 @@ TEMPLATES = [
 DATABASES = {
     "default": database_from_url(
         "DATABASE_URL",
-        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        setting_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
         base_dir=BASE_DIR,
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env_str("REDIS_URL", "redis://localhost:6379")
+REDIS_URL = setting_str("REDIS_URL")
 # Fail fast: Centrifugo gives each proxy call 1 s, so a stalled Redis must surface as a temporary
 # error well inside that budget instead of as a proxy timeout.
-REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 0.25)
-REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "rtgw")
+REDIS_SOCKET_TIMEOUT = setting_float("REDIS_SOCKET_TIMEOUT")
+REDIS_KEY_PREFIX = setting_str("REDIS_KEY_PREFIX")
 # Threads per callback worker for the work that blocks: Django's views (connect with a session,
 # the server API, the admin), refresh (the session store) and the history RPC (redis-py);
 # publish and subscribe never leave the event loop.
 # Each thread may hold a database connection while it works: replicas x workers x threads must
 # stay under PostgreSQL's max_connections (100 by default).
-CALLBACK_THREADS = env_int("CALLBACK_THREADS", 4, minimum=1)
+CALLBACK_THREADS = setting_int("CALLBACK_THREADS")
 
 # --- Request bodies (realtime/request_body.py; README, "Input limits") -----------------------
 # A proxy call carries one client command (Centrifugo's websocket message_size_limit: 64 KiB by
 # default) in an envelope, as JSON or base64: 1 MiB leaves room for both.
-CALLBACK_MAX_BODY = env_int("CALLBACK_MAX_BODY", 1024 * 1024, minimum=64 * 1024)
-SERVER_API_MAX_BODY = env_int("SERVER_API_MAX_BODY", 1024 * 1024, minimum=1024)
+CALLBACK_MAX_BODY = setting_int("CALLBACK_MAX_BODY")
+SERVER_API_MAX_BODY = setting_int("SERVER_API_MAX_BODY")
 # Everything else reaches Django (the admin's forms): Django's own default, stated here because
 # the WSGI bridge reads bodies up to it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Bytes of request bodies one worker holds at once; a request that would pass it gets a 503.
-BODY_BYTES_IN_FLIGHT = env_int(
-    "BODY_BYTES_IN_FLIGHT",
-    32 * 1024 * 1024,
-    minimum=max(CALLBACK_MAX_BODY, SERVER_API_MAX_BODY, DATA_UPLOAD_MAX_MEMORY_SIZE),
+BODY_BYTES_IN_FLIGHT = setting_int(
+    "BODY_BYTES_IN_FLIGHT", at_least=max(CALLBACK_MAX_BODY, SERVER_API_MAX_BODY, DATA_UPLOAD_MAX_MEMORY_SIZE)
 )
 
 CACHES = {
@@ -134,8 +133,8 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
-AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
-AXES_COOLOFF_TIME = timedelta(seconds=env_int("ADMIN_LOGIN_COOLOFF", 900, minimum=1))
+AXES_FAILURE_LIMIT = setting_int("ADMIN_LOGIN_FAILURE_LIMIT")
+AXES_COOLOFF_TIME = timedelta(seconds=setting_int("ADMIN_LOGIN_COOLOFF"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "realtime/admin_locked_out.html"
@@ -143,7 +142,7 @@ AXES_CLIENT_IP_CALLABLE = "realtime.client_ip.client_ip"
 # Peers whose X-Forwarded-For is believed (addresses or networks, e.g. nginx's): none by default, so
 # the client is REMOTE_ADDR. Behind nginx, list it, or every client shares nginx's address.
 try:
-    TRUSTED_PROXIES = [ipaddress.ip_network(item, strict=False) for item in env_list("TRUSTED_PROXIES", [])]
+    TRUSTED_PROXIES = [ipaddress.ip_network(item, strict=False) for item in setting_list("TRUSTED_PROXIES")]
 except ValueError as exc:
     from django.core.exceptions import ImproperlyConfigured
 
@@ -162,7 +161,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT: Path | None = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATIC_ROOT: Path | None = Path(setting_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 # Without a collectstatic run (make run, tests) WhiteNoise serves straight from the apps' folders.
 WHITENOISE_USE_FINDERS = True
 
@@ -178,63 +177,55 @@ REST_FRAMEWORK = {
 
 # --- Centrifugo and the callbacks -------------------------------------------------------------
 # HS256 key shared with Centrifugo (client.token.hmac_secret_key) for connection and subscription JWTs.
-CENTRIFUGO_TOKEN_HMAC_SECRET_KEY = env_secret("CENTRIFUGO_TOKEN_HMAC_SECRET_KEY")
+CENTRIFUGO_TOKEN_HMAC_SECRET_KEY = setting_str("CENTRIFUGO_TOKEN_HMAC_SECRET_KEY")
 # Centrifugo sends this in a static header on every proxy call; nothing else may call the callbacks.
-CENTRIFUGO_PROXY_SECRET = env_secret("CENTRIFUGO_PROXY_SECRET")
+CENTRIFUGO_PROXY_SECRET = setting_str("CENTRIFUGO_PROXY_SECRET")
 CENTRIFUGO_PROXY_SECRET_HEADER = "X-Centrifugo-Proxy-Secret"
-# Key for Centrifugo's HTTP server API (server-side publishing, /health of the pair).
-CENTRIFUGO_API_KEY = env_secret("CENTRIFUGO_API_KEY", "")
+# Key for Centrifugo's HTTP server API (server-side publishing): required, as for Centrifugo itself.
+CENTRIFUGO_API_KEY = setting_str("CENTRIFUGO_API_KEY")
 
 
 def _local_centrifugo_api_url() -> str:
     """The Centrifugo that centrifugo/run.sh starts next to the callbacks: on CENTRIFUGO_PORT, at the
     address it listens on (BIND_ADDRESS; over loopback when that is every address). Derived here, the
     one place every process reads it, so scripts/run-gateway.sh and the image cannot disagree."""
-    host = env_str("BIND_ADDRESS", "127.0.0.1")
+    host = setting_str("BIND_ADDRESS")
     if host in ("0.0.0.0", "::", "[::]"):  # noqa: S104 - the listen address, not a bind here
         host = "127.0.0.1"
     elif ":" in host and not host.startswith("["):
         host = f"[{host}]"  # an IPv6 literal
-    return f"http://{host}:{env_int('CENTRIFUGO_PORT', 8000, minimum=1, maximum=65535)}"
+    return f"http://{host}:{setting_int('CENTRIFUGO_PORT')}"
 
 
 # Set it when Centrifugo runs elsewhere (GATEWAY_ROLE=callback, several nodes behind a balancer).
-CENTRIFUGO_API_URL = env_str("CENTRIFUGO_API_URL", _local_centrifugo_api_url())
+CENTRIFUGO_API_URL = setting_optional_str("CENTRIFUGO_API_URL") or _local_centrifugo_api_url()
 
-ALLOW_ANONYMOUS = env_bool("ALLOW_ANONYMOUS", True)
+ALLOW_ANONYMOUS = setting_bool("ALLOW_ANONYMOUS")
 # Connections authenticated by a session cookie are re-checked this often (refresh proxy).
-SESSION_CONNECTION_TTL = env_int("SESSION_CONNECTION_TTL", 900, minimum=10)
+SESSION_CONNECTION_TTL = setting_int("SESSION_CONNECTION_TTL")
 # Optional audience/issuer that connect-data tokens must carry.
-TOKEN_AUDIENCE = env_str("TOKEN_AUDIENCE", "") or None
-TOKEN_ISSUER = env_str("TOKEN_ISSUER", "") or None
+TOKEN_AUDIENCE = setting_optional_str("TOKEN_AUDIENCE")
+TOKEN_ISSUER = setting_optional_str("TOKEN_ISSUER")
 
 # --- Streams ------------------------------------------------------------------------------
-STREAM_DEFAULT_PARTITIONS = env_int("STREAM_DEFAULT_PARTITIONS", 8, minimum=1, maximum=1024)
-STREAM_DEFAULT_MAXLEN = env_int("STREAM_DEFAULT_MAXLEN", 100_000, minimum=0)
+STREAM_DEFAULT_PARTITIONS = setting_int("STREAM_DEFAULT_PARTITIONS")
+STREAM_DEFAULT_MAXLEN = setting_int("STREAM_DEFAULT_MAXLEN")
 
 # --- Rules -------------------------------------------------------------------------------
 # How often each process looks for a newer rule set (one indexed query, off the request path).
-RULES_POLL_INTERVAL = env_float("RULES_POLL_INTERVAL", 0.5, minimum=0.05)
-RULES_WATCH = env_bool("RULES_WATCH", True)
+RULES_POLL_INTERVAL = setting_float("RULES_POLL_INTERVAL")
+RULES_WATCH = setting_bool("RULES_WATCH")
 # Live subscriptions are re-checked against the rules this often (seconds), so a rule change ends
 # those it no longer allows: subscribe answers carry an expire_at 1-2 s ahead, and centrifugo/run.sh
 # sets Centrifugo's presence tick (which calls sub_refresh once that is past) to this interval.
 # Each subscription then costs one sub_refresh call per interval (README, operator guide).
 # 0: off (no expire_at; a revoked subscriber keeps its subscription until it leaves). The same
 # variable must reach Centrifugo's run.sh, which validates it alike.
-SUBSCRIPTION_RECHECK_INTERVAL = env_int("SUBSCRIPTION_RECHECK_INTERVAL", 2, minimum=0, maximum=30)
-if SUBSCRIPTION_RECHECK_INTERVAL == 1:
-    from django.core.exceptions import ImproperlyConfigured
+SUBSCRIPTION_RECHECK_INTERVAL = setting_int("SUBSCRIPTION_RECHECK_INTERVAL")
 
-    raise ImproperlyConfigured("SUBSCRIPTION_RECHECK_INTERVAL must be 0 (off) or 2..30, not 1")
-
-LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_LEVEL = setting_str("LOG_LEVEL").upper()
 # json: one object per line with a request id (for log shippers); plain: for a terminal.
-LOG_FORMAT = env_str("LOG_FORMAT", "json")
-if LOG_FORMAT not in ("json", "plain"):
-    from django.core.exceptions import ImproperlyConfigured
-
-    raise ImproperlyConfigured(f"LOG_FORMAT must be 'json' or 'plain', not {LOG_FORMAT!r}")
+LOG_FORMAT = setting_str("LOG_FORMAT")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -250,11 +241,11 @@ LOGGING = {
 }
 
 # A publish retried with the same idempotency key within this many seconds is stored once.
-IDEMPOTENCY_WINDOW = env_int("IDEMPOTENCY_WINDOW", 300, minimum=1, maximum=86_400)
+IDEMPOTENCY_WINDOW = setting_int("IDEMPOTENCY_WINDOW")
 
 # --- Server API (POST /api/publish) ---------------------------------------------------------
 # Backends publish with `Authorization: Api-Key <key>`. Unset: the endpoint refuses every call.
-GATEWAY_API_KEY = env_secret("GATEWAY_API_KEY", "") or None
+GATEWAY_API_KEY = setting_optional_str("GATEWAY_API_KEY")
 # Who a server publication is, for the rules: grant this user or role publish access.
-SERVER_API_USER = env_str("SERVER_API_USER", "server")
-SERVER_API_ROLES = env_list("SERVER_API_ROLES", ["server"])
+SERVER_API_USER = setting_str("SERVER_API_USER")
+SERVER_API_ROLES = setting_list("SERVER_API_ROLES")

@@ -181,7 +181,7 @@ def variables_the_gateway_reads() -> set[str]:
         for path in (ROOT / app).rglob("*.py"):
             if "tests" not in path.parts:
                 text = path.read_text()
-                names.update(re.findall(r"\benv_(?:str|secret|bool|int|float|list)\(\s*[\"']([A-Z_][A-Z0-9_]*)", text))
+                names.update(re.findall(r"\b(?:env|setting)_(?:\w+)\(\s*[\"']([A-Z_][A-Z0-9_]*)", text))
     # centrifugo/run.sh's inputs (its CENTRIFUGO_BIN is for local runs: the image has it on PATH).
     run_sh = (ROOT / "centrifugo" / "run.sh").read_text()
     names.update(re.findall(r"\$\{([A-Z][A-Z0-9_]*)[:}]", run_sh))

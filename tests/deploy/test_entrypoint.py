@@ -58,6 +58,19 @@ def test_a_missing_secret_stops_the_start(entrypoint: Entrypoint, role: str, mis
     assert entrypoint.supervisord_call() is None
 
 
+@pytest.mark.parametrize("role", ["all", "callback", "centrifugo"])
+def test_issue10_item3_every_role_requires_the_centrifugo_api_key(entrypoint: Entrypoint, role: str) -> None:
+    """One truth (realtime/config.py): Centrifugo checks the key, the callbacks send it (POST /api/publish
+    broadcasts through Centrifugo's API). The callback role used to start without it."""
+    secrets = {name: value for name, value in SECRETS.items() if name != "CENTRIFUGO_API_KEY"}
+    result = entrypoint.run(GATEWAY_ROLE=role, **secrets)
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"entrypoint: CENTRIFUGO_API_KEY must be set (or CENTRIFUGO_API_KEY_FILE) for GATEWAY_ROLE={role}\n",
+    )
+    assert entrypoint.supervisord_call() is None
+
+
 def test_a_role_does_not_need_the_other_roles_secrets(entrypoint: Entrypoint) -> None:
     secrets = {name: value for name, value in SECRETS.items() if name != "DJANGO_SECRET_KEY"}
     assert entrypoint.run(GATEWAY_ROLE="centrifugo", **secrets).returncode == 0

@@ -11,7 +11,7 @@ from tests.deploy.conftest import clean_env, run
 from tests.support.procs import ROOT
 
 SCRIPTS = ["docker/entrypoint.sh", "nginx/render.sh", "centrifugo/run.sh"]
-SOURCED = ["docker/secret-files.sh"]  # sourced by the entry point (and scripts/run-gateway.sh)
+SOURCED = ["docker/secret-files.sh", "docker/defaults.sh"]  # sourced by the entry point (and scripts/run-gateway.sh)
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
