@@ -4,9 +4,13 @@ and the apps' tests/ folders imports from them, and `make cluster` runs a produc
 from __future__ import annotations
 
 import ast
+import io
 import os
+import re
 import subprocess
 import sys
+import tokenize
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.support.gateway import SECRETS
@@ -58,3 +62,36 @@ def test_issue10_item4_make_cluster_runs_the_product_module(tmp_path: Path) -> N
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
     assert f"no cluster in {tmp_path / 'none'}: start it first (make cluster)" in result.stderr
+
+
+# A benchmark figure: a number with a unit of time or rate, or a percentage.
+FIGURE = re.compile(r"\b\d[\d,.]*\s?(?:us|µs|ms|k?/s|req/s|publishes/s|XADD/s)\b|\d\s?%", re.IGNORECASE)
+
+
+def _docstrings_and_comments(path: Path) -> Iterator[tuple[int, str]]:
+    source = path.read_text()
+    for node in ast.walk(ast.parse(source, str(path))):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            docstring = ast.get_docstring(node, clean=False)
+            if docstring:
+                yield getattr(node, "lineno", 1), docstring
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            yield token.start[0], token.string
+
+
+def test_issue10_item4_benchmark_figures_live_in_bench_results_not_in_docstrings() -> None:
+    """Figures in docstrings go stale: they are kept, dated, in bench/RESULTS.md, and the code points there."""
+    found = []
+    for package in PRODUCT:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if {"tests", "migrations"} & set(path.relative_to(ROOT).parts):
+                continue
+            for line, text in _docstrings_and_comments(path):
+                found += [f"{path.relative_to(ROOT)}:{line}: {m[0]!r}" for m in FIGURE.finditer(text)]
+    assert found == [], "move these figures to bench/RESULTS.md (dated, with the command) and refer to it"
+    results = (ROOT / "bench" / "RESULTS.md").read_text()
+    for module in ("callbacks/fastpath.py", "realtime/gunicorn_conf.py", "streams/idempotency.py"):
+        assert "bench/RESULTS.md" in (ROOT / module).read_text()
+    assert "python -m bench.micro" in results
+    assert re.search(r"\b20\d\d-\d\d-\d\d\b", results)
