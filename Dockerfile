@@ -18,9 +18,10 @@ FROM python:3.11.13-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 COPY requirements.txt /tmp/requirements.txt
-# Every runtime dependency (psycopg, hiredis, msgspec included) ships a manylinux wheel, so this
-# stage needs no compiler.
-RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+# requirements.txt is the lock (scripts/lock-requirements.sh): every package pinned with its hashes,
+# and pip refuses anything unpinned or whose file does not match. Every runtime dependency (psycopg,
+# hiredis, msgspec included) ships a manylinux wheel, so this stage needs no compiler.
+RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes -r /tmp/requirements.txt
 
 # ---- runtime --------------------------------------------------------------------------------
 FROM python:3.11.13-slim-bookworm AS runtime

@@ -15,10 +15,10 @@ How each call runs (the view's `blocking` flag):
 - refresh (the session store) and rpc (history reads through redis-py): in the worker's thread
   pool, with Django's database-connection hygiene around each call.
 
-Measured (bench/, this 2-core machine): gunicorn's gthread worker with the WSGI version of this
-path did 3,200-3,600 publishes/s at ~460-525 us of server CPU per publish; this one 9,800-11,600/s
-at 137-166 us (2.5-3.0x the Node service it replaces; README, Performance). The DRF view through
-Django's request cycle costs ~0.6-0.8 ms per call (bench --tuning, in-process).
+Why: gunicorn's gthread worker with the WSGI version of this path did far fewer publishes/s at
+several times the server CPU per publish, and the DRF view through Django's request cycle costs
+several times this path's CPU per call. The figures, dated and with the command that produced
+them: bench/RESULTS.md ("The callback server").
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ break every JSON subscriber could be stored. DECODE_ERRORS is the last line of d
 decode site, for whatever this check does not foresee.
 
 Cost on the hot path (a publish body of a few hundred bytes): `isascii()` and two `count()`s,
-all C loops over the bytes, ~0.35 us; a non-ASCII body adds a UTF-8 decode. Only a body with
-more than MAX_JSON_DEPTH `{`/`[` bytes pays for the exact scan, also C loops (`json_depth`): ~17 us for
-5 KB holding 300 brackets and ~130 us for 50 KB (msgspec decodes those in ~22 and ~240 us), 3-8
-ms for a 1 MiB nesting attack (it was a RecursionError).
+all C loops over the bytes; a non-ASCII body adds a UTF-8 decode. Only a body with more than
+MAX_JSON_DEPTH `{`/`[` bytes pays for the exact scan, also C loops (`json_depth`), which costs
+less than msgspec's decode of the same body; a 1 MiB nesting attack (it was a RecursionError) is
+refused in milliseconds. The figures: bench/RESULTS.md (`python -m bench.micro`).
 """
 
 from __future__ import annotations

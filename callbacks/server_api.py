@@ -91,8 +91,7 @@ class CentrifugoUnavailable(Exception):
 # One keep-alive connection to Centrifugo per thread, reused while it was used within the last
 # REUSE_SECONDS: far inside any server idle timeout, so a reused connection is not one the server
 # has just closed (a POST on such a connection could not be told apart from a lost answer, and is
-# never retried). Measured through the whole gateway (wrk, 8 connections): 668 publishes/s with a
-# new TCP connection per broadcast, 1,404/s reusing them.
+# never retried). Reusing them is most of the server API's throughput (bench/RESULTS.md).
 REUSE_SECONDS = 5.0
 _connections = threading.local()
 

@@ -2,13 +2,13 @@
 
 Why gunicorn's `asgi` worker (its own asyncio worker, here on uvloop, with the C HTTP parser;
 realtime.gunicorn_worker adds a prompt close of idle connections on SIGTERM): every publish waits
-on a callback, and most of a callback's cost was the HTTP server, not our code. Measured on this
-2-core machine (bench/): gthread, 2 workers x 4 threads, did 3,200-3,600 publishes/s at 460-525 us
-of server CPU per publish with our best WSGI fast path; this worker did 9,800-11,600/s at 137-166
-us. It answers on an event loop, keeps idle connections for free (Centrifugo's Go client keeps up
-to 255 open per host), and lets one worker's concurrent publishes share one Redis write
-(realtime.redis_async). Django (connect, the admin, the server API) runs in a thread pool of
-CALLBACK_THREADS per worker (realtime.wsgi_bridge).
+on a callback, and most of a callback's cost was the HTTP server, not our code: gthread, 2 workers
+x 4 threads, with our best WSGI fast path did far fewer publishes/s than this worker at several
+times the server CPU per publish (bench/RESULTS.md, "The callback server"). It answers on an
+event loop, keeps idle connections for free (Centrifugo's Go client keeps up to 255 open per
+host), and lets one worker's concurrent publishes share one Redis write (realtime.redis_async).
+Django (connect, the admin, the server API) runs in a thread pool of CALLBACK_THREADS per worker
+(realtime.wsgi_bridge).
 """
 
 from __future__ import annotations

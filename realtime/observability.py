@@ -41,7 +41,7 @@ _OUTCOMES = {ord("r"): "result", ord("e"): "error", ord("d"): "disconnect"}
 
 # --- the hot path's metrics -------------------------------------------------------------------
 # In multiprocess mode every increment is a locked write to an mmap file: observing a callback
-# (a counter and a histogram) cost ~8-10 % of a worker's throughput (bench/, metrics on vs off).
+# (a counter and a histogram) cost a clear share of a worker's throughput (bench/RESULTS.md).
 # On an event loop (the callback workers' fast path) counts and timings are therefore added up in
 # memory and written to the metric files at most once per METRICS_FLUSH_SECONDS, and at worker
 # shutdown (realtime.asgi's lifespan). Anywhere else (Django's threads, commands) they are

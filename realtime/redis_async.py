@@ -4,8 +4,7 @@ Each worker process holds one connection to Redis. The commands issued by the re
 is serving together (those whose bytes arrived in the same poll) are written with one `write()`,
 and the replies come back in order on the same connection, parsed by hiredis. This is what ioredis
 does for the Node service this project replaces, and it is why storing a publication costs less
-than a round trip per request: measured on this 2-core machine with a trivial ASGI app, 13.7k
-XADD/s written one by one against 18.1k/s coalesced (23.8k/s without any Redis call).
+than a round trip per request (bench/RESULTS.md, "Redis from the event loop").
 
 What it promises, since a publish is acknowledged on its reply:
 - a reply is matched to its command by order, on one connection; nothing is ever retried;
@@ -123,8 +122,8 @@ class _Connection(asyncio.Protocol):
         future: asyncio.Future[Any] = self.loop.create_future()
         if not self.outbox:
             # Written on the loop's next pass, not this one: the requests whose bytes arrived in
-            # the same poll run first and add their commands. bench/: 10 commands per Redis read
-            # instead of 7, 4-5 % more publishes/s; the wait is one loop pass.
+            # the same poll run first and add their commands: more commands per Redis read, more
+            # publishes/s (bench/RESULTS.md); the wait is one loop pass.
             self.loop.call_soon(self._flush_next_pass)
         self.outbox.append(packed)
         self.waiting.append((future, self.loop.time() + self.timeout))

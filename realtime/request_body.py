@@ -50,8 +50,8 @@ class Limits:
 
 @functools.cache
 def limits() -> Limits:
-    """The settings, read once: each `settings.X` costs ~0.4 us (Django's LazyObject), and the
-    publish path would read three of them per call."""
+    """The settings, read once: each `settings.X` goes through Django's LazyObject (its cost:
+    bench/RESULTS.md), and the publish path would read three of them per call."""
     return Limits(settings.CALLBACK_MAX_BODY, settings.SERVER_API_MAX_BODY, settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
                   settings.BODY_BYTES_IN_FLIGHT)  # fmt: skip
 

@@ -4,7 +4,7 @@ The callback workers are asyncio workers (see realtime.gunicorn_conf), but most 
 connect callback (it reads the session cookie), the server API, the admin, /health, /metrics —
 is synchronous and talks to the database. Django's own ASGI handler runs every such request in
 one thread per process (asgiref's thread-sensitive mode) and adapts each middleware across it:
-measured in-process here, ~4 ms of CPU per request against ~1.6 ms without middleware. This
+several times the CPU of the same request without middleware (bench/RESULTS.md). This
 bridge runs Django's plain WSGI handler instead, once per request, in a pool of
 CALLBACK_THREADS threads: one thread hop per request, several requests at once (as gthread
 did), and Django's usual per-request database-connection handling.

@@ -3,7 +3,7 @@
 # from the same config files: PostgreSQL, Redis, migrations once, 2 callback replicas and 2 Centrifugo
 # nodes (docker/entrypoint.sh + supervisord.conf per role), nginx from nginx/templates in front.
 # Runs in the foreground; Ctrl-C (or SIGTERM) stops everything. The topology itself is
-# tests/cluster/topology.py (run by tests/cluster/__main__.py), which the tests in tests/cluster start too.
+# devcluster/topology.py (run by devcluster/__main__.py), which the tests in tests/cluster start too.
 #
 #   scripts/cluster.sh                   start (what `make cluster` runs)
 #   scripts/cluster.sh manage ARGS...    manage.py against the running cluster (e.g. createsuperuser)
@@ -30,4 +30,4 @@ if [ "${1:-}" != manage ]; then
 fi
 
 cd "$ROOT"
-exec python -m tests.cluster "$@"
+exec python -m devcluster "$@"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates .venv and installs the pinned requirements; skipped when they have not changed.
+# Creates .venv and installs the locked requirements; skipped when the lock files have not changed.
 set -o errexit -o pipefail -o nounset
 source "$(dirname "$0")/lib.sh"
 
@@ -13,8 +13,9 @@ if [ ! -x "$ROOT/.venv/bin/python" ]; then
   step "Creating the virtualenv at .venv"
   "$PYTHON" -m venv "$ROOT/.venv"
 fi
-step "Installing Python packages (pinned in requirements*.txt)"
+step "Installing Python packages (locked with hashes in requirements*.txt)"
 "$ROOT/.venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-"$ROOT/.venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+# The lock files (scripts/lock-requirements.sh) pin every package, transitive ones too, with hashes.
+"$ROOT/.venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes \
   -r "$ROOT/requirements.txt" -r "$ROOT/requirements-dev.txt"
 echo "$digest" > "$stamp"

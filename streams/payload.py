@@ -15,7 +15,7 @@ _skip_json = msgspec.json.Decoder(msgspec.Raw).decode  # parses and checks the s
 def is_json_text(data: bytes) -> bool:
     """One JSON value (surrounding whitespace allowed) in valid UTF-8. msgspec checks the structure
     without building anything but does not check UTF-8 inside strings: `isascii` settles most
-    publications at once, a strict decode the rest. About 0.1 us for a 100-byte publication."""
+    publications at once, a strict decode the rest (its cost: bench/RESULTS.md)."""
     try:
         _skip_json(data)
     except (msgspec.DecodeError, RecursionError):  # deep nesting: msgspec counts it against Python's limit

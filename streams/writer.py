@@ -106,7 +106,7 @@ _APPEND_SHA = hashlib.sha1(_APPEND.encode()).hexdigest()  # noqa: S324 - Redis n
 def _execute(client: redis.Redis, *args: object) -> Any:
     """One command on a pooled connection, without redis-py's per-call wrapping (retry policy,
     events, argument filtering): the writer sends one command per publish and needs none of it.
-    Measured: 88-92 us against 101-112 us per EVALSHA through Redis.evalsha()."""
+    Cheaper per command than Redis.evalsha() (bench/RESULTS.md, "Redis from the event loop")."""
     pool = client.connection_pool
     connection = pool.get_connection()
     try:

@@ -1,5 +1,5 @@
 """DATABASE_URL's query parameters reach psycopg: checked against a real local PostgreSQL (the one the
-cluster tests start, tests/cluster/postgres.py), which has no SSL configured."""
+cluster tests start, devcluster/postgres.py), which has no SSL configured."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import ConnectionHandler
 from pytest_django import DjangoDbBlocker
 
+from devcluster.postgres import Postgres
 from realtime.env import database_from_url
-from tests.cluster.postgres import Postgres
 from tests.support.procs import free_port
 
 

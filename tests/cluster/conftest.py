@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.ports import Ports
-from tests.cluster.topology import Cluster
+from devcluster.ports import Ports
+from devcluster.topology import Cluster
 from tests.support.gateway import SECRETS
 
 

@@ -1,4 +1,4 @@
-"""The multi-instance topology (tests/cluster/topology.py, what `make cluster` runs) behaves as one
+"""The multi-instance topology (devcluster/topology.py, what `make cluster` runs) behaves as one
 gateway: publications, presence and history cross nodes; both callback replicas serve; a rule
 changed on one replica applies on the other; a client of a dead node reconnects through nginx.
 
@@ -14,7 +14,7 @@ import urllib.request
 import jwt
 import pytest
 
-from tests.cluster.topology import Cluster
+from devcluster.topology import Cluster
 from tests.e2e import clients
 from tests.support.gateway import SECRETS
 from tests.support.procs import http_status, wait_for

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.postgres import Postgres
+from devcluster.postgres import Postgres
 from tests.support.procs import free_port
 
 

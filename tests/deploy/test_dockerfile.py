@@ -161,7 +161,8 @@ def in_context(path: str) -> bool:
     [".env", ".venv/bin/python", "bin/centrifugo", "var/dev.env", "var/db.sqlite3", ".git/config",
      "node_modules/x/index.js", "staticfiles/admin/css/base.css", "tests/deploy/test_dockerfile.py",
      "callbacks/tests/test_views.py", "realtime/__pycache__/env.cpython-311.pyc", ".ruff_cache/x",
-     ".pytest_cache/v", "docker-compose.yml", "nginx/render.sh", "bench/x.py"],
+     ".pytest_cache/v", "docker-compose.yml", "nginx/render.sh", "bench/x.py", "devcluster/topology.py",
+     "requirements.in", "requirements-dev.txt"],
 )  # fmt: skip
 def test_local_state_and_dev_files_stay_out_of_the_build_context(path: str) -> None:
     assert not in_context(path)

@@ -18,11 +18,11 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from tests.support.procs import Process, wait_for
+from devcluster.procs import Process, wait_for
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 USER = DATABASE = "gateway"
-FALLBACK_ROOT = Path("/var/tmp")
+FALLBACK_ROOT = Path("/var/tmp")  # noqa: S108 - a fixed, sticky, world-traversable parent on purpose (see above)
 
 
 def _run_as() -> pwd.struct_passwd | None:

@@ -9,7 +9,7 @@ Docker's DNS spreads a node's callbacks over every replica in compose. Here node
 (mod the replica count), which also shows that every replica is reached: the admin server of
 nginx/templates proxies /admin/ and /health only, so it cannot stand in for that DNS name.
 
-`make cluster` (scripts/cluster.sh → tests/cluster/__main__.py) runs it until Ctrl-C;
+`make cluster` (scripts/cluster.sh → devcluster/__main__.py) runs it until Ctrl-C;
 tests/cluster/conftest.py starts the same class on free ports.
 """
 
@@ -22,9 +22,9 @@ import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from tests.cluster.ports import Ports
-from tests.cluster.postgres import Postgres
-from tests.support.procs import ROOT, Process, http_status, wait_for, which
+from devcluster.ports import Ports
+from devcluster.postgres import Postgres
+from devcluster.procs import ROOT, Process, http_status, wait_for, which
 
 ENTRYPOINT = str(ROOT / "docker" / "entrypoint.sh")
 SECRET_NAMES = (

@@ -1,8 +1,8 @@
-"""`make cluster`: start the multi-instance topology (tests/cluster/topology.py), print where
+"""`make cluster`: start the multi-instance topology (devcluster/topology.py), print where
 everything is, run until SIGINT/SIGTERM, then stop it all. scripts/cluster.sh runs this.
 
-    python -m tests.cluster               # start, print the URLs, run until Ctrl-C
-    python -m tests.cluster manage ARGS   # manage.py against the running cluster's database
+    python -m devcluster               # start, print the URLs, run until Ctrl-C
+    python -m devcluster manage ARGS   # manage.py against the running cluster's database
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.cluster.ports import Ports
-from tests.cluster.topology import Cluster
-from tests.support.procs import ROOT
+from devcluster.ports import Ports
+from devcluster.procs import ROOT
+from devcluster.topology import Cluster
 
 
 def step(message: str) -> None:

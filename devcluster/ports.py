@@ -6,7 +6,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tests.support.procs import free_port
+from devcluster.procs import free_port
 
 
 @dataclass(frozen=True)
