@@ -287,6 +287,14 @@ TUNING = (
     ),
     OURS_NOOP,
 )
+if importlib.util.find_spec("uvicorn_worker") is not None:
+    TUNING += (
+        _variant(
+            "ours-uvicorn-worker",
+            "the shipped layout with uvicorn-worker's UvicornWorker (uvloop, httptools) instead of ours",
+            args=("--worker-class", "uvicorn_worker.UvicornWorker"),
+        ),
+    )
 if importlib.util.find_spec("granian") is not None:
     TUNING += (
         Target(
