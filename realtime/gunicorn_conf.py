@@ -1,11 +1,11 @@
 """gunicorn settings for the callback service (`gunicorn -c python:realtime.gunicorn_conf`).
 
-Why gunicorn's `asgi` worker (its own asyncio worker, here on uvloop, with the C HTTP parser;
-realtime.gunicorn_worker adds a prompt close of idle connections on SIGTERM): every publish waits
-on a callback, and most of a callback's cost was the HTTP server, not our code. Measured on this
+Why an asyncio worker (uvicorn-worker's, on uvloop with the httptools parser: realtime.gunicorn_worker;
+it measured ahead of gunicorn's own `asgi` worker, README Performance): every publish waits on a
+callback, and most of a callback's cost was the HTTP server, not our code. Measured on this
 2-core machine (bench/): gthread, 2 workers x 4 threads, did 3,200-3,600 publishes/s at 460-525 us
-of server CPU per publish with our best WSGI fast path; this worker did 9,800-11,600/s at 137-166
-us. It answers on an event loop, keeps idle connections for free (Centrifugo's Go client keeps up
+of server CPU per publish with our best WSGI fast path; gunicorn's asgi worker 9,800-11,600/s at
+137-166 us. It answers on an event loop, keeps idle connections for free (Centrifugo's Go client keeps up
 to 255 open per host), and lets one worker's concurrent publishes share one Redis write
 (realtime.redis_async). Django (connect, the admin, the server API) runs in a thread pool of
 CALLBACK_THREADS per worker (realtime.wsgi_bridge).
@@ -24,15 +24,13 @@ from realtime.env import env_int, env_str
 bind = f"{env_str('BIND_ADDRESS', '127.0.0.1')}:{env_int('PORT', 3000, minimum=1, maximum=65535)}"
 # One event loop per core.
 workers = env_int("WEB_CONCURRENCY", os.cpu_count() or 2, minimum=1)
-worker_class = "realtime.gunicorn_worker.CallbackWorker"  # gunicorn's asgi worker + prompt idle close
-asgi_loop = "uvloop"
-asgi_lifespan = "on"  # realtime.asgi answers it: the worker's Redis connection closes on shutdown
+worker_class = "realtime.gunicorn_worker.CallbackWorker"  # uvicorn-worker; loop, parser and lifespan set there
 # Longer than Go's idle-connection timeout (90 s), so Centrifugo, not gunicorn, closes idle
 # connections: a POST on a connection the server has just closed would fail, not be retried.
 keepalive = env_int("GUNICORN_KEEPALIVE", 120, minimum=1)
 timeout = 30
 graceful_timeout = env_int("GUNICORN_GRACEFUL_TIMEOUT", 20, minimum=1)
-worker_connections = 1000
+worker_connections = 1000  # read by gunicorn's own workers only; uvicorn sets no connection limit
 # One listening socket per worker (SO_REUSEPORT) so the kernel spreads connections evenly. With a
 # shared socket, keep-alive connections stay with whichever worker accepted them first: bench/ saw
 # 30-32 of 32 connections on one of two workers, i.e. one GIL doing all the work.
