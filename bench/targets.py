@@ -286,15 +286,12 @@ TUNING = (
         path="/centrifugo/publish-plain",
     ),
     OURS_NOOP,
+    _variant(
+        "ours-gunicorn-asgi",
+        "the shipped layout under gunicorn's own asgi worker on uvloop (the worker before issue 10)",
+        args=("--worker-class", "asgi", "--asgi-loop", "uvloop", "--asgi-lifespan", "on"),
+    ),
 )
-if importlib.util.find_spec("uvicorn_worker") is not None:
-    TUNING += (
-        _variant(
-            "ours-uvicorn-worker",
-            "the shipped layout with uvicorn-worker's UvicornWorker (uvloop, httptools) instead of ours",
-            args=("--worker-class", "uvicorn_worker.UvicornWorker"),
-        ),
-    )
 if importlib.util.find_spec("granian") is not None:
     TUNING += (
         Target(
