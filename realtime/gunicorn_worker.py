@@ -24,4 +24,9 @@ class CallbackWorker(UvicornWorker):
         "http": "httptools",
         "lifespan": "on",  # realtime.asgi answers it: the worker's Redis connection closes on shutdown
         "server_header": False,  # the callback port is internal: no need to name the server
+        # The client address stays the TCP peer: realtime.client_ip alone decides whom to believe
+        # about X-Forwarded-For (TRUSTED_PROXIES), and Django reads X-Forwarded-Proto itself
+        # (SECURE_PROXY_SSL_HEADER). uvicorn would otherwise rewrite both for peers in gunicorn's
+        # forwarded_allow_ips (127.0.0.1 by default).
+        "proxy_headers": False,
     }

@@ -31,6 +31,7 @@ def test_issue10_item2_the_worker_runs_uvloop_httptools_and_lifespan_with_gunico
     assert (config.loop, config.http, config.lifespan) == ("uvloop", "httptools", "on")
     assert config.timeout_keep_alive == gunicorn_conf.keepalive  # longer than Go's 90 s idle timeout
     assert config.server_header is False
+    assert config.proxy_headers is False  # X-Forwarded-For is realtime.client_ip's to judge
     config.app = lambda scope, receive, send: None
     config.load()  # resolves the loop and the parser: both are installed (requirements.txt)
     assert config.http_protocol_class.__module__ == "uvicorn.protocols.http.httptools_impl"
