@@ -6,13 +6,14 @@ SHELL := bash
 
 PY := .venv/bin/python
 
-.PHONY: help run test check e2e setup setup-test python centrifugo secrets lint typecheck bench fuzz token clean cluster
+.PHONY: help run test check e2e test-latest setup setup-test python centrifugo secrets lint typecheck bench fuzz token clean cluster
 
 help:
 	@echo "make run    set up and run the gateway (Centrifugo :8000, callbacks :3000)"
 	@echo "make test   set up and run every test (what CI runs)"
 	@echo "make check  lint, types and the tests that start no gateway (the inner loop, one to two minutes)"
 	@echo "make e2e    the end-to-end and multi-instance tests only (real Centrifugo, gunicorn, Redis, ...)"
+	@echo "make test-latest  make check's tests against the newest Django 5.2.x, gunicorn, redis-py, prometheus-client, msgspec (informational)"
 	@echo "make bench  run the benchmarks in bench/"
 	@echo "make fuzz   100,000 fuzzed requests against a real gateway's callbacks (FUZZ_SEED=N for another run)"
 	@echo "make token USER=alice   print a connection token"
@@ -45,6 +46,10 @@ check: setup-test lint typecheck
 
 e2e: setup-test
 	@scripts/test.sh -m "e2e or cluster"
+
+# Early warning, never a red build: its own virtualenv (var/latest-venv), a PASSED/FAILED banner, exit 0.
+test-latest: setup-test
+	@scripts/test-latest.sh
 
 lint: python
 	@.venv/bin/ruff check .

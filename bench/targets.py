@@ -286,6 +286,11 @@ TUNING = (
         path="/centrifugo/publish-plain",
     ),
     OURS_NOOP,
+    _variant(
+        "ours-gunicorn-asgi",
+        "the shipped layout under gunicorn's own asgi worker on uvloop (the worker before issue 10)",
+        args=("--worker-class", "asgi", "--asgi-loop", "uvloop", "--asgi-lifespan", "on"),
+    ),
 )
 if importlib.util.find_spec("granian") is not None:
     TUNING += (

@@ -1,11 +1,11 @@
 """gunicorn settings for the callback service (`gunicorn -c python:realtime.gunicorn_conf`).
 
-Why gunicorn's `asgi` worker (its own asyncio worker, here on uvloop, with the C HTTP parser;
-realtime.gunicorn_worker adds a prompt close of idle connections on SIGTERM): every publish waits
-on a callback, and most of a callback's cost was the HTTP server, not our code: gthread, 2 workers
-x 4 threads, with our best WSGI fast path did far fewer publishes/s than this worker at several
-times the server CPU per publish (bench/RESULTS.md, "The callback server"). It answers on an
-event loop, keeps idle connections for free (Centrifugo's Go client keeps up to 255 open per
+Why an asyncio worker (uvicorn-worker's, on uvloop with the httptools parser: realtime.gunicorn_worker;
+it measured ahead of gunicorn's own `asgi` worker, README Performance): every publish waits on a
+callback, and most of a callback's cost was the HTTP server, not our code: gthread, 2 workers
+x 4 threads, with our best WSGI fast path did far fewer publishes/s than an asyncio worker at
+several times the server CPU per publish (bench/RESULTS.md, "The callback server"). It answers on
+an event loop, keeps idle connections for free (Centrifugo's Go client keeps up to 255 open per
 host), and lets one worker's concurrent publishes share one Redis write (realtime.redis_async).
 Django (connect, the admin, the server API) runs in a thread pool of CALLBACK_THREADS per worker
 (realtime.wsgi_bridge).
@@ -24,15 +24,13 @@ from realtime.env import setting_bool, setting_int, setting_str
 bind = f"{setting_str('BIND_ADDRESS')}:{setting_int('PORT')}"
 # One event loop per core.
 workers = setting_int("WEB_CONCURRENCY", os.cpu_count() or 2)
-worker_class = "realtime.gunicorn_worker.CallbackWorker"  # gunicorn's asgi worker + prompt idle close
-asgi_loop = "uvloop"
-asgi_lifespan = "on"  # realtime.asgi answers it: the worker's Redis connection closes on shutdown
+worker_class = "realtime.gunicorn_worker.CallbackWorker"  # uvicorn-worker; loop, parser and lifespan set there
 # Longer than Go's idle-connection timeout (90 s), so Centrifugo, not gunicorn, closes idle
 # connections: a POST on a connection the server has just closed would fail, not be retried.
 keepalive = setting_int("GUNICORN_KEEPALIVE")
 timeout = 30
 graceful_timeout = setting_int("GUNICORN_GRACEFUL_TIMEOUT")
-worker_connections = 1000
+worker_connections = 1000  # read by gunicorn's own workers only; uvicorn sets no connection limit
 # One listening socket per worker (SO_REUSEPORT) so the kernel spreads connections evenly. With a
 # shared socket, keep-alive connections stay with whichever worker accepted them first: bench/ saw
 # 30-32 of 32 connections on one of two workers, i.e. one GIL doing all the work.

@@ -1,62 +1,32 @@
-"""The callback service's gunicorn worker: gunicorn's own asyncio (`asgi`) worker, plus one thing
-it lacks — on SIGTERM, idle keep-alive connections are closed at once.
+"""The callback service's gunicorn worker: uvicorn-worker's `UvicornWorker` (uvicorn on uvloop, with
+the httptools C parser), configured through its documented extension point, `CONFIG_KWARGS`.
 
-Centrifugo's Go client keeps up to 255 idle connections per node open to the callbacks, and the
-stock worker waits for every open connection to finish before it exits: measured here, one idle
-connection held a worker for the whole graceful timeout (20 s) on every restart or deploy.
-gthread closed them at once; so does this. Requests in flight still finish (up to
-GUNICORN_GRACEFUL_TIMEOUT), and their connections close after the answer.
-
-Relies on gunicorn internals (the protocol's idle flag, its keep-alive close); gunicorn is pinned
-in requirements.txt and tests/e2e/test_callback_worker.py checks the behaviour against the real
-server.
+Chosen over gunicorn's own `asgi` worker by measurement (bench/, `--targets ours,ours-uvicorn-worker`,
+README Performance) and because it needs no gunicorn internals: on SIGTERM uvicorn closes idle
+keep-alive connections at once (Centrifugo's Go client keeps up to 255 open per node; the stock
+asgi worker waited out the graceful timeout for each) and lets requests in flight finish, up to
+GUNICORN_GRACEFUL_TIMEOUT, after which the arbiter kills the worker. A body refused before it was
+read (realtime.request_body) is discarded as it arrives: uvicorn buffers at most 64 KB of a body
+the app has not asked for (flow control), and nothing once the answer is sent.
+tests/e2e/test_callback_worker.py and test_ingress.py check both against the real server.
 """
 
 from __future__ import annotations
 
-import weakref
-from typing import Any
+from typing import Any, ClassVar
 
-from gunicorn.asgi.protocol import ASGIProtocol  # type: ignore[import-untyped]
-from gunicorn.workers import gasgi  # type: ignore[import-untyped]
+from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
 
 
-class _TrackedProtocol(ASGIProtocol):
-    def connection_made(self, transport: Any) -> None:
-        super().connection_made(transport)
-        connections = getattr(self.worker, "connections", None)
-        if connections is not None:
-            connections.add(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        # A request refused before its body was read (realtime.request_body) leaves what gunicorn
-        # had buffered of that body (up to 256 KB a connection) in its body receiver, which sits in
-        # a reference cycle with this protocol: it stayed until a full garbage collection, and a
-        # flood of refused 15 MB bodies grew RSS by ~14 MB a round. Nobody reads it now: drop it.
-        receiver = self._body_receiver
-        if receiver is not None:
-            receiver._chunks.clear()
-            receiver._buffered = 0
-
-
-class CallbackWorker(gasgi.ASGIWorker):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.connections: weakref.WeakSet[Any] = weakref.WeakSet()
-
-    def init_process(self) -> None:
-        # The worker's serving loop builds each connection from this module attribute.
-        gasgi.ASGIProtocol = _TrackedProtocol
-        super().init_process()
-
-    def handle_exit_signal(self) -> None:
-        super().handle_exit_signal()
-        self.loop.call_soon(self.close_idle_connections)
-
-    def close_idle_connections(self) -> None:
-        idle = [c for c in self.connections if c._awaiting_request and not c._closed]
-        for connection in idle:
-            connection._keepalive_timeout()  # closes the transport and ends its serving task
-        if idle:
-            self.log.info("closed %d idle keep-alive connections", len(idle))
+class CallbackWorker(UvicornWorker):
+    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",  # realtime.asgi answers it: the worker's Redis connection closes on shutdown
+        "server_header": False,  # the callback port is internal: no need to name the server
+        # The client address stays the TCP peer: realtime.client_ip alone decides whom to believe
+        # about X-Forwarded-For (TRUSTED_PROXIES), and Django reads X-Forwarded-Proto itself
+        # (SECURE_PROXY_SSL_HEADER). uvicorn would otherwise rewrite both for peers in gunicorn's
+        # forwarded_allow_ips (127.0.0.1 by default).
+        "proxy_headers": False,
+    }

@@ -27,6 +27,8 @@ from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as prom_multiprocess
 
+from realtime import histogram_cells
+
 CALLBACKS = Counter("gateway_callbacks_total", "Centrifugo proxy callbacks answered", ["kind", "outcome"])
 CALLBACK_SECONDS = Histogram(
     "gateway_callback_seconds",
@@ -59,10 +61,9 @@ _pending_times: dict[str, list[Any]] = {}  # kind -> [sum of seconds, [count per
 _pending_writes: dict[str, int] = {}
 _flush_on: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
 
-# Adding a second's observations at once uses the histogram child's value cells: prometheus_client
-# keeps one `_sum` and one `_buckets` cell per bound (pinned in requirements.txt; a test compares
-# batched against one-by-one observations, so an upgrade that changes this fails it).
-_BOUNDS: list[float] = list(CALLBACK_SECONDS._upper_bounds)  # ends with +Inf
+# A second's observations are added at once through realtime.histogram_cells, the one module that
+# touches prometheus_client's private histogram cells (a test pins the version it was checked on).
+_BOUNDS: list[float] = histogram_cells.bucket_bounds(CALLBACK_SECONDS)  # ends with +Inf
 
 
 def observe_callback(kind: str, started: float, body: bytes, status: int, *, now: float | None = None) -> None:
@@ -118,11 +119,7 @@ def flush_metrics() -> None:
     for (kind, outcome), count in calls.items():
         _calls(kind, outcome).inc(count)
     for kind, (total, buckets) in times.items():
-        child = _timing(kind)
-        child._sum.inc(total)
-        for cell, count in zip(child._buckets, buckets, strict=True):
-            if count:
-                cell.inc(count)
+        histogram_cells.add_observations(_timing(kind), total, buckets)
     for result, count in writes.items():
         _stream_writes(result).inc(count)
 

@@ -103,22 +103,6 @@ def idempotency_key(stream: str, partition: int, scope: str) -> str:
 _APPEND_SHA = hashlib.sha1(_APPEND.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 
 
-def _execute(client: redis.Redis, *args: object) -> Any:
-    """One command on a pooled connection, without redis-py's per-call wrapping (retry policy,
-    events, argument filtering): the writer sends one command per publish and needs none of it.
-    Cheaper per command than Redis.evalsha() (bench/RESULTS.md, "Redis from the event loop")."""
-    pool = client.connection_pool
-    connection = pool.get_connection()
-    try:
-        connection.send_command(*args)  # type: ignore[no-untyped-call]
-        return connection.read_response()
-    except (redis.ConnectionError, redis.TimeoutError):
-        connection.disconnect()  # type: ignore[no-untyped-call]  # the reply may still be on its way: never reuse this connection
-        raise
-    finally:
-        pool.release(connection)
-
-
 @dataclass(slots=True)
 class _Append:
     """One publication's write, ready to send: the same command for the sync and the async path."""
@@ -187,10 +171,12 @@ def stream_append(
     redis_client = get_redis()
     try:
         try:
-            reply = _execute(redis_client, *write.command)
+            # redis-py's public command call. The client makes no silent retries (realtime.redis):
+            # a retried XADD whose first attempt landed would store the message twice.
+            reply = redis_client.execute_command(*write.command)  # type: ignore[no-untyped-call]
         except NoScriptError:  # a restarted or new Redis: load the script once, then run it
-            _execute(redis_client, "SCRIPT", "LOAD", _APPEND)
-            reply = _execute(redis_client, *write.command)
+            redis_client.execute_command("SCRIPT", "LOAD", _APPEND)  # type: ignore[no-untyped-call]
+            reply = redis_client.execute_command(*write.command)  # type: ignore[no-untyped-call]
     except redis.RedisError as exc:
         raise StreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
     return write.appended(reply)

@@ -163,3 +163,33 @@ def test_a_failed_write_raises_stream_unavailable(transport: str, settings: obje
             )
     finally:
         reset_redis()
+
+
+def test_issue10_item2_the_blocking_writer_sends_through_redis_py_public_command_call(
+    monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis
+) -> None:
+    """Only redis-py's public API (execute_command), not its connection pool's internals: a client
+    wrapped or configured by its public interface sees every write, including a NOSCRIPT reload."""
+    from realtime.redis import get_redis
+
+    client = get_redis()
+    sent: list[object] = []
+    public = client.execute_command
+
+    def observed(*args: Any, **options: Any) -> Any:
+        sent.append(args[0])
+        return public(*args, **options)
+
+    monkeypatch.setattr(client, "execute_command", observed)
+    plain = stream_append(target=StreamTarget("pub", 0, None, True, None), channel="c", user="u", client="x", data=b"1")
+    redis_client.script_flush()
+    keyed = stream_append(
+        target=StreamTarget("pub", 0, None, True, None),
+        channel="c",
+        user="u",
+        client="x",
+        data=b"2",
+        idempotency=key("k", data=b"2"),
+    )
+    assert sent == ["XADD", "EVALSHA", "SCRIPT", "EVALSHA"]
+    assert [entry_id for entry_id, _ in redis_client.xrange(plain.key)] == [plain.entry_id, keyed.entry_id]
