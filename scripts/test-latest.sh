@@ -21,7 +21,7 @@ declare -A latest=(
 )
 names="$(IFS='|'; echo "${!latest[*]}")"
 
-pinned() { sed -n -E "s/^$1==([^ ]+).*/\1/p" "$ROOT/requirements.txt"; }
+pinned() { sed -n -E "s/^$1==([^ \\]+).*/\1/Ip" "$ROOT/requirements.txt"; }
 installed() { "$venv/bin/python" -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' "$1" 2>/dev/null || echo "-"; }
 
 banner() {  # banner PASSED|FAILED [why] [label of the installed column]
@@ -40,10 +40,13 @@ step "Preparing $venv with the newest Django 5.2.x, gunicorn, redis-py, promethe
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 others="$(mktemp)"
 trap 'rm -f "$others"' EXIT
-# Every pin but the five, so the rest of the environment is the one the tests normally run in.
-grep -v -i -E "^($names)==" "$ROOT/requirements.txt" > "$others"
+# Every pin of both lock files but the five, so the rest of the environment is the one the tests
+# normally run in. Plain `name==version` lines: the locks' hashes would put pip in --require-hashes
+# mode, which the five unpinned newest releases cannot satisfy.
+sed -n -E 's/^([A-Za-z0-9][A-Za-z0-9._-]*(\[[^]]*\])?==[^ \\]+).*/\1/p' \
+  "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" | grep -v -i -E "^($names)==" | sort -u > "$others"
 if ! timeout "${LATEST_INSTALL_SECONDS:-150}" "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-  --timeout "${PIP_TIMEOUT:-20}" --upgrade -r "$others" -r "$ROOT/requirements-dev.txt" "${latest[@]}" >&2; then
+  --timeout "${PIP_TIMEOUT:-20}" --upgrade -r "$others" "${latest[@]}" >&2; then
   banner FAILED "pip could not install the newest releases (offline, too slow, or they conflict with our pins: see above)" "not tested; venv has"
   exit 0
 fi
