@@ -27,7 +27,7 @@ from callbacks.protocol import (
     SubRefreshRequest,
     SubscribeRequest,
 )
-from callbacks.publishing import Accepted, Rejected, publication_accept, publication_accept_async
+from callbacks.publishing import Accepted, Publication, Rejected, publication_accept, publication_accept_async
 from callbacks.tokens import TokenRejected, token_verify
 from partitions.rules import Action, Decision
 from partitions.store import rules_store
@@ -250,7 +250,7 @@ class BadPayload(Exception):
         self.reply = reply
 
 
-def _publication(payload: PublishRequest, data: bytes) -> dict[str, Any]:
+def _publication(payload: PublishRequest, data: bytes) -> Publication:
     # With the publish proxy's binary_encoding on, every publication arrives as b64data, JSON
     # clients' too: what the bytes are decides, not how they travelled.
     return {"channel": payload.channel, "user": payload.user, "client": payload.client,

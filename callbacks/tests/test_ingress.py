@@ -131,7 +131,7 @@ def test_issue9_item3_invalid_utf8_on_the_server_api_is_a_400(
 
 
 def test_issue9_item3_every_decode_site_survives_any_bytes() -> None:
-    from callbacks import protocol, publishing, rpc, handlers
+    from callbacks import handlers, protocol, publishing, rpc
 
     for hostile in (b"\xff\xfe", nested(5000), b'{"token": "\xff"}', b'{"_idempotency_key": "\xff"}'):
         assert handlers._connect_token(hostile) == ""
