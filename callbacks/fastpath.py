@@ -83,12 +83,13 @@ def proxy_routes(patterns: Any = None, prefix: str = "/") -> dict[str, pipeline.
         if "<" in route or route.startswith("^"):
             continue  # only plain paths: a proxy endpoint is one fixed URL
         if isinstance(entry, URLResolver):
-            routes.update(proxy_routes(entry.url_patterns, prefix + route))
+            for path, handler in proxy_routes(entry.url_patterns, prefix + route).items():
+                routes.setdefault(path, handler)  # the first route Django would match wins, as there
         elif isinstance(entry, URLPattern):
             view = getattr(entry.callback, "view_class", None)
-            handler = getattr(entry.callback, "view_initkwargs", {}).get("handler") or getattr(view, "handler", None)
-            if view is not None and issubclass(view, CentrifugoProxyView) and view.on_loop and handler is not None:
-                routes.setdefault(prefix + route, handler)
+            found = getattr(entry.callback, "view_initkwargs", {}).get("handler") or getattr(view, "handler", None)
+            if view is not None and issubclass(view, CentrifugoProxyView) and view.on_loop and found is not None:
+                routes.setdefault(prefix + route, found)
     return routes
 
 
