@@ -13,7 +13,7 @@ How each call runs (the handler's `blocking` flag): subscribe, sub_refresh and c
 token or without a session cookie, on the loop (pure CPU against the in-memory rules); publish,
 its checks on the loop, then the stream write on the worker's auto-pipelined Redis connection
 (realtime.redis_async); refresh, connect with a session, rpc: in the worker's thread pool, with
-Django's database-connection hygiene around each call. Measurements: bench/RESULTS.md.
+Django's database-connection hygiene around each call. Measurements: README, Performance.
 """
 
 from __future__ import annotations
