@@ -141,10 +141,9 @@ class ProxyFastPath:
             if refused is not None:
                 status, body = pipeline.refused(handler, started, *refused)
             else:
-                session_key = (
-                    parse_cookie(cookie).get(self.session_cookie, "") if cookie and handler.uses_session else ""
-                )
-                call = pipeline.Call(remote=remote, session_key=session_key)
+                call = pipeline.NO_CALL
+                if cookie and handler.uses_session:
+                    call = pipeline.Call(session_key=parse_cookie(cookie).get(self.session_cookie, ""))
                 status, body = await self._answer(handler, receive, length, call, started)
             rid = request_id.get() or ""
         finally:

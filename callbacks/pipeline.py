@@ -42,17 +42,16 @@ P = TypeVar("P", bound=msgspec.Struct)
 
 
 class Call:
-    """What a handler may know of the call besides its body: the caller's address and the
-    session key of the Cookie header Centrifugo forwards (connect; "" without one)."""
+    """What a handler may know of the call besides its body: the session key of the Cookie
+    header Centrifugo forwards (for handlers that set `uses_session`; "" without one)."""
 
-    __slots__ = ("remote", "session_key")
+    __slots__ = ("session_key",)
 
-    def __init__(self, *, remote: str = "", session_key: str = "") -> None:
-        self.remote = remote
+    def __init__(self, *, session_key: str = "") -> None:
         self.session_key = session_key
 
 
-NO_CALL = Call()  # for handlers called outside a transport (tests, bench)
+NO_CALL = Call()  # a call with nothing besides its body: most of them, shared
 
 
 class Handler(Generic[P]):
@@ -137,21 +136,24 @@ async def answer_async(handler: Handler[Any], body: bytes, call: Call, *, starte
     if isinstance(payload, tuple):
         status, reply = payload
     else:
-        status, reply = await _run_async(handler, payload, call)
+        try:
+            if not handler.blocking and rules_store.needs_load and not await _rules_loaded(handler):
+                status, reply = 200, RULES_DOWN
+            else:
+                status, reply = 200, await handler.handle_async(payload, call)
+        except Exception:
+            # Django answers a view's exception with a 500 too; here it is in the protocol's shape.
+            logger.exception("%s: unexpected error", handler.kind)
+            status, reply = 500, INTERNAL
     observe_callback(handler.kind, started, reply, status)
     return status, reply
 
 
-async def _run_async(handler: Handler[Any], payload: Any, call: Call) -> tuple[int, bytes]:
+async def _rules_loaded(handler: Handler[Any]) -> bool:
+    """Loads the rule set off the loop (a worker whose start-up preload failed); False: it cannot."""
     try:
-        if not handler.blocking and rules_store.needs_load:  # loaded off the loop first
-            try:
-                await run_blocking(rules_store.current)
-            except Exception:
-                logger.exception("%s: the rule set cannot be loaded", handler.kind)
-                return 200, RULES_DOWN
-        return 200, await handler.handle_async(payload, call)
+        await run_blocking(rules_store.current)
     except Exception:
-        # Django answers a view's exception with a 500 too; here it is in the protocol's shape.
-        logger.exception("%s: unexpected error", handler.kind)
-        return 500, INTERNAL
+        logger.exception("%s: the rule set cannot be loaded", handler.kind)
+        return False
+    return True

@@ -60,10 +60,10 @@ class CentrifugoProxyView(APIView):
         if refused is not None:
             status, answer = pipeline.refused(handler, started, *refused)
             return reply(answer, status)
-        session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "") if handler.uses_session else ""
-        status, answer = pipeline.answer(
-            handler, body, pipeline.Call(remote=remote, session_key=session_key), started=started
-        )
+        call = pipeline.NO_CALL
+        if handler.uses_session:
+            call = pipeline.Call(session_key=request.COOKIES.get(settings.SESSION_COOKIE_NAME, ""))
+        status, answer = pipeline.answer(handler, body, call, started=started)
         return reply(answer, status)
 
 

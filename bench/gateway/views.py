@@ -57,5 +57,5 @@ def plain_publish(request: HttpRequest) -> HttpResponse:
     refused = pipeline.refusal(_publish, request.META.get(SECRET_META_KEY, ""), remote)
     if refused is not None:
         return reply(refused[1], status=refused[0])
-    status, body = pipeline.answer(_publish, request.body, Call(remote=remote), started=started)
+    status, body = pipeline.answer(_publish, request.body, pipeline.NO_CALL, started=started)
     return reply(body, status=status)
