@@ -1,5 +1,6 @@
 """The project's URLconf plus what the README's "Adding or overriding a callback" shows: a new
-proxy kind (one handler, one routing line) and the rpc callback overridden by a handler of ours."""
+proxy kind (one handler, one routing line) and the rpc callback overridden by a handler of ours,
+as a DRF view class."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from callbacks.handlers import RpcHandler
 from callbacks.pipeline import Call, Handler
 from callbacks.protocol import RpcRequest, UserRequest
 from callbacks.urls import proxy
+from callbacks.views import CentrifugoProxyView
 from realtime.urls import urlpatterns as project_urlpatterns
 
 
@@ -43,7 +45,13 @@ class ServerTimeRpc(Handler[RpcRequest]):
         return self.shipped.handle(payload, call)
 
 
+class ServerTimeView(CentrifugoProxyView):
+    """The same override written as a DRF view class."""
+
+    handler = ServerTimeRpc()
+
+
 urlpatterns = [
-    path("centrifugo/", include([proxy(EchoHandler()), proxy(ServerTimeRpc())])),
+    path("centrifugo/", include([proxy(EchoHandler()), path("rpc", ServerTimeView.as_view())])),
     *project_urlpatterns,
 ]
