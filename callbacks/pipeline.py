@@ -4,9 +4,11 @@ callbacks.views, the event-loop transport in callbacks.fastpath):
     the secret (before the body) -> the body's size -> its JSON (callbacks.json_checks) -> the
     request struct -> the handler -> the metrics -> (HTTP status, reply body)
 
-A transport reads the headers and the body its own way and hands them here as a `Call`; a
-`Handler` gets the decoded, typed request struct and that `Call` (never a transport's request
-object) and returns the protocol's reply (callbacks.protocol builds it). Adding a proxy kind is
+A transport reads the headers and the body its own way (the ASGI one within CALLBACK_MAX_BODY
+before reading) and hands here the secret, the body and a `Call`; a `Handler` gets the decoded,
+typed request struct and that `Call` (never a transport's request object) and returns the
+protocol's reply (callbacks.protocol builds it). The request id is the transport's to set (the
+DRF path's RequestIdMiddleware, fastpath with `request_id_of`), capped alike at REQUEST_ID_MAX. Adding a proxy kind is
 one `Handler` subclass and one `proxy(...)` line in callbacks/urls.py: both transports read that
 routing table.
 """
