@@ -43,11 +43,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _BAD_LENGTH = protocol.error(protocol.BAD_REQUEST, "bad request: invalid Content-Length")
-_BUSY = protocol.error(
-    protocol.STORE_UNAVAILABLE, "busy: too many request bytes in flight, retry later", temporary=True
-)
 _JSON = (b"content-type", b"application/json")
-_GONE = -1  # the client went away: nothing to answer
 SERVER_API_PATH = "/api/publish"
 
 
@@ -144,32 +140,14 @@ class ProxyFastPath:
                 call = pipeline.NO_CALL
                 if cookie and handler.uses_session:
                     call = pipeline.Call(session_key=parse_cookie(cookie).get(self.session_cookie, ""))
-                status, body = await self._answer(handler, receive, length, call, started)
+                status, body = await pipeline.answer_async(handler, receive, length=length, call=call, started=started)
             rid = request_id.get() or ""
         finally:
             request_id.reset(token)
-        if status == _GONE:
+        if status == pipeline.GONE:
             return
         extra = [(b"x-request-id", rid.encode("latin-1"))] if rid else None
         await _respond(send, status, body, extra)
-
-    async def _answer(
-        self, handler: pipeline.Handler[Any], receive: Receive, length: int, call: pipeline.Call, started: float
-    ) -> tuple[int, bytes]:
-        try:
-            body = await read_body(receive, length=length, cap=limits().callback)
-        except BodyRefused as exc:
-            if exc.reason == BodyRefused.GONE:
-                return _GONE, b""
-            # 200: the client gets error 106, or 1503 (temporary: its SDK retries); Centrifugo
-            # turns any other status into error 100 for the client (see pipeline.decode).
-            return pipeline.refused(
-                handler, started, 200, pipeline.TOO_BIG if exc.reason == BodyRefused.TOO_LARGE else _BUSY
-            )
-        try:
-            return await pipeline.answer_async(handler, body, call, started=started)
-        finally:
-            in_flight.release(len(body))
 
     async def _server_api(self, scope: Scope, receive: Receive, send: Send) -> None:
         """`POST /api/publish`: the API key and the size are checked before the body is read,
@@ -193,7 +171,7 @@ class ProxyFastPath:
             if exc.reason == BodyRefused.TOO_LARGE:
                 await _respond(send, 413, pipeline.TOO_BIG)
             elif exc.reason == BodyRefused.BUSY:
-                await _respond(send, 503, _BUSY, [(b"retry-after", RETRY_AFTER)])
+                await _respond(send, 503, pipeline.BUSY, [(b"retry-after", RETRY_AFTER)])
             return
         in_flight.release(len(body))  # the bridge counts it again as it reads it
         await self.django_app(scope, _replay(body, receive), send)

@@ -27,7 +27,7 @@ from callbacks import protocol
 from callbacks.json_checks import DECODE_ERRORS, json_problem
 from partitions.store import rules_store
 from realtime.observability import observe_callback
-from realtime.request_body import limits
+from realtime.request_body import BodyRefused, Receive, in_flight, limits, read_body
 from realtime.wsgi_bridge import run_blocking
 
 logger = logging.getLogger("callbacks")
@@ -37,6 +37,8 @@ NO_SECRET = protocol.error(protocol.BAD_REQUEST, "missing or wrong proxy secret"
 TOO_BIG = protocol.error(protocol.LIMIT_EXCEEDED, "request body too large")
 INTERNAL = protocol.error(100, "internal error")
 RULES_DOWN = protocol.error(protocol.STORE_UNAVAILABLE, "rules unavailable, retry later", temporary=True)
+BUSY = protocol.error(protocol.STORE_UNAVAILABLE, "busy: too many request bytes in flight, retry later", temporary=True)
+GONE = -1  # answer_async's status when the client went away: nothing to answer
 
 now = time.perf_counter  # when a call started, for its duration metric
 
@@ -132,23 +134,39 @@ def answer(handler: Handler[Any], body: bytes, call: Call, *, started: float) ->
     return status, reply
 
 
-async def answer_async(handler: Handler[Any], body: bytes, call: Call, *, started: float) -> tuple[int, bytes]:
-    """`answer` on the event loop: the handler runs there, or in the worker's threads (`blocking`)."""
-    payload = decode(handler, body)
-    if isinstance(payload, tuple):
-        status, reply = payload
-    else:
-        try:
-            if not handler.blocking and rules_store.needs_load and not await _rules_loaded(handler):
-                status, reply = 200, RULES_DOWN
-            else:
-                status, reply = 200, await handler.handle_async(payload, call)
-        except Exception:
-            # Django answers a view's exception with a 500 too; here it is in the protocol's shape.
-            logger.exception("%s: unexpected error", handler.kind)
-            status, reply = 500, INTERNAL
-    observe_callback(handler.kind, started, reply, status)
-    return status, reply
+async def answer_async(
+    handler: Handler[Any], receive: Receive, *, length: int, call: Call, started: float
+) -> tuple[int, bytes]:
+    """`answer` on the event loop (an ASGI transport), reading the body first: `length` is the
+    declared Content-Length (-1: none), refused over CALLBACK_MAX_BODY before anything is read,
+    and the body is counted in this worker's bytes in flight until answered. The handler runs on
+    the loop, or in the worker's threads (`blocking`). GONE: the client went away."""
+    try:
+        body = await read_body(receive, length=length, cap=limits().callback)
+    except BodyRefused as exc:
+        if exc.reason == BodyRefused.GONE:
+            return GONE, b""
+        # 200: the client gets error 106, or 1503 (temporary: its SDK retries); Centrifugo
+        # turns any other status into error 100 for the client (see `decode`).
+        return refused(handler, started, 200, TOO_BIG if exc.reason == BodyRefused.TOO_LARGE else BUSY)
+    try:
+        payload = decode(handler, body)
+        if isinstance(payload, tuple):
+            status, reply = payload
+        else:
+            try:
+                if not handler.blocking and rules_store.needs_load and not await _rules_loaded(handler):
+                    status, reply = 200, RULES_DOWN
+                else:
+                    status, reply = 200, await handler.handle_async(payload, call)
+            except Exception:
+                # Django answers a view's exception with a 500 too; here it is in the protocol's shape.
+                logger.exception("%s: unexpected error", handler.kind)
+                status, reply = 500, INTERNAL
+        observe_callback(handler.kind, started, reply, status)
+        return status, reply
+    finally:
+        in_flight.release(len(body))
 
 
 async def _rules_loaded(handler: Handler[Any]) -> bool:

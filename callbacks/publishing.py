@@ -226,11 +226,9 @@ class Publication(TypedDict):
 
 def publication_accept(**publication: Unpack[Publication]) -> Accepted | Rejected:
     """Decide and store one publication, blocking (redis-py): the server API, the DRF view."""
-    write = _check(**publication)
-    if isinstance(write, Rejected):
-        return write
-    # _store awaits only these two, which never suspend: it runs to its end in one step.
-    steps = _store(write, _rate_limit_hit_now, _stream_append_now)
+    # The same coroutine as on the event loop, with redis-py behind its two awaits: they never
+    # suspend, so it runs to its end in one step.
+    steps = publication_accept_async(_BLOCKING, **publication)
     try:
         steps.send(None)
     except StopIteration as done:
@@ -238,19 +236,18 @@ def publication_accept(**publication: Unpack[Publication]) -> Accepted | Rejecte
     raise RuntimeError("the blocking publication path suspended")  # pragma: no cover
 
 
-async def publication_accept_async(**publication: Unpack[Publication]) -> Accepted | Rejected:
+async def publication_accept_async(
+    redis: tuple[Callable[..., Awaitable[bool]], Callable[..., Awaitable[Appended]]] | None = None,
+    /,
+    **publication: Unpack[Publication],
+) -> Accepted | Rejected:
     """`publication_accept` on the event loop (the proxy fast path): the same checks, the same
-    command, sent on the worker's auto-pipelined Redis connection."""
+    command, sent on the worker's auto-pipelined Redis connection (`redis`: the rate-limit check
+    and the append to await; the worker's by default)."""
     write = _check(**publication)
     if isinstance(write, Rejected):
         return write
-    return await _store(write, rate_limit_hit_async, stream_append_async)
-
-
-async def _store(
-    write: _Write, rate_hit: Callable[..., Awaitable[bool]], append: Callable[..., Awaitable[Appended]]
-) -> Accepted | Rejected:
-    """The rate limit, then the write: the I/O both paths share, with their Redis calls."""
+    rate_hit, append = redis or (rate_limit_hit_async, stream_append_async)
     try:
         rate = write.rate_kwargs()
         if rate is not None and await rate_hit(**rate):
@@ -270,3 +267,6 @@ async def _rate_limit_hit_now(**kwargs: Any) -> bool:
 
 async def _stream_append_now(**kwargs: Any) -> Appended:
     return stream_append(**kwargs)
+
+
+_BLOCKING = (_rate_limit_hit_now, _stream_append_now)
