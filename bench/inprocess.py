@@ -27,7 +27,7 @@ from bench.targets import ROOT, Context
 VARIANTS = (
     ("publish", "/centrifugo/publish", False, "as shipped: the ASGI fast path, handle_async(), XADD"),
     ("publish-noop", "/centrifugo/publish-noop", False, "the fast path, decode + rule decision, no XADD"),
-    ("publish-drf", "/centrifugo/publish-drf", True, "the DRF PublishView through Django's request cycle"),
+    ("publish-drf", "/centrifugo/publish-drf", True, "the DRF view (PublishHandler) through Django's request cycle"),
     ("publish-plain", "/centrifugo/publish-plain", True, "the same answer in a plain Django function view"),
 )
 

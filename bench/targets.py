@@ -183,7 +183,7 @@ OURS = Target(
 OURS_NOOP = Target(
     "ours-noop",
     "gateway",
-    "same stack, fast path and rule decision, no XADD (bench/gateway NoopPublishView)",
+    "same stack, fast path and rule decision, no XADD (bench/gateway NoopPublishHandler)",
     path="/centrifugo/publish-noop",
     stores=False,
     settings="bench.gateway.settings",
@@ -277,7 +277,7 @@ TUNING = (
     ),
     _variant(
         "ours-django-drf",
-        "the DRF PublishView through the bridge and Django's request cycle",
+        "the DRF view (PublishHandler) through the bridge and Django's request cycle",
         path="/centrifugo/publish-drf",
     ),
     _variant(

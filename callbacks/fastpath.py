@@ -1,43 +1,39 @@
-"""The hot proxy calls, served on the event loop in front of Django's request cycle.
+"""The event-loop transport of the Centrifugo proxy calls, in front of Django's request cycle.
 
 Every publish and subscribe waits on a callback, so the callback service runs gunicorn's asyncio
-(`asgi`) worker on uvloop, and `realtime.asgi` puts `ProxyFastPath` in front of Django:
-a POST to `/centrifugo/{refresh,subscribe,sub_refresh,publish,rpc}` is answered here, with the
-same view's decode and handler (the secret check, msgspec structs, rules, stream write, metrics
-and request ids are shared, not copied); connect too when it carries a token or no session
-cookie. Everything else — connect with a session cookie, the server API, /health, /metrics, the
-admin — goes to Django's WSGI handler in a pool of threads (realtime.wsgi_bridge).
+(`asgi`) worker on uvloop, and `realtime.asgi` puts `ProxyFastPath` in front of Django: a POST
+to a route of callbacks/urls.py (one `proxy(...)` line a kind) is read here and answered by
+callbacks.pipeline with the same handler the DRF view runs (secret, body limit, decode, handler,
+metrics). This module adds only what an ASGI transport has to: reading the headers and the body
+within bounds (realtime.request_body), the request id, and sending the answer. Everything else —
+the server API (its key and size are checked here first), /health, /metrics, the admin, any
+other view — goes to Django's WSGI handler in a pool of threads (realtime.wsgi_bridge).
 
-How each call runs (the view's `blocking` flag):
-- subscribe, sub_refresh: pure CPU against the in-memory rules, on the loop;
-- publish: its checks on the loop, then the stream write on the worker's auto-pipelined Redis
-  connection (`realtime.redis_async`), awaited before the answer is sent;
-- refresh (the session store) and rpc (history reads through redis-py): in the worker's thread
-  pool, with Django's database-connection hygiene around each call.
-
-Why: gunicorn's gthread worker with the WSGI version of this path did far fewer publishes/s at
-several times the server CPU per publish, and the DRF view through Django's request cycle costs
-several times this path's CPU per call. The figures, dated and with the command that produced
-them: bench/RESULTS.md ("The callback server").
+How each call runs (the handler's `blocking` flag): subscribe, sub_refresh and connect with a
+token or without a session cookie, on the loop (pure CPU against the in-memory rules); publish,
+its checks on the loop, then the stream write on the worker's auto-pipelined Redis connection
+(realtime.redis_async); refresh, connect with a session, rpc: in the worker's thread pool, with
+Django's database-connection hygiene around each call. Measurements: bench/RESULTS.md
+("The callback server").
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from django.conf import settings
+from django.http.cookie import parse_cookie
+from django.urls import URLPattern, URLResolver, get_resolver
 
-from callbacks import protocol
-from callbacks.base import TOO_BIG, CentrifugoProxyView, proxy_decode, secret_refusal
+from callbacks import pipeline, protocol
 from callbacks.server_api import api_key_problem
-from partitions.store import rules_store
-from realtime.observability import flush_metrics, observe_callback, request_id
+from callbacks.views import CentrifugoProxyView
+from realtime.observability import flush_metrics, request_id
 from realtime.redis_async import close_async_redis
 from realtime.request_body import RETRY_AFTER, BodyRefused, declared_length, in_flight, limits, read_body
-from realtime.wsgi_bridge import run_blocking, shutdown_threads
+from realtime.wsgi_bridge import shutdown_threads
 
 logger = logging.getLogger("callbacks")
 
@@ -47,15 +43,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_INTERNAL = protocol.error(100, "internal error")
 _BAD_LENGTH = protocol.error(protocol.BAD_REQUEST, "bad request: invalid Content-Length")
-_BUSY = protocol.error(
-    protocol.STORE_UNAVAILABLE, "busy: too many request bytes in flight, retry later", temporary=True
-)
-_RULES_DOWN = protocol.error(protocol.STORE_UNAVAILABLE, "rules unavailable, retry later", temporary=True)
 _JSON = (b"content-type", b"application/json")
-_TO_DJANGO = 0  # _answer's "status" for: hand the request, whose body it returns, to Django
-_GONE = -1  # the client went away: nothing to answer
 SERVER_API_PATH = "/api/publish"
 
 
@@ -81,29 +70,40 @@ async def _respond(send: Send, status: int, body: bytes, extra: list[tuple[bytes
     await send({"type": "http.response.body", "body": body})
 
 
-class ProxyFastPath:
-    def __init__(self, django_app: ASGIApp, extra: dict[str, CentrifugoProxyView] | None = None) -> None:
-        from callbacks import views
+def proxy_routes(patterns: Any = None, prefix: str = "/") -> dict[str, pipeline.Handler[Any]]:
+    """path -> handler for every route of the URLconf answered by a `CentrifugoProxyView` (the
+    `proxy(...)` lines of callbacks/urls.py): the one routing table both transports serve. A route
+    whose view is another DRF view (an override) is left to Django."""
+    routes: dict[str, pipeline.Handler[Any]] = {}
+    for entry in get_resolver().url_patterns if patterns is None else patterns:
+        route = str(entry.pattern)
+        if "<" in route or route.startswith("^"):
+            continue  # only plain paths: a proxy endpoint is one fixed URL
+        if isinstance(entry, URLResolver):
+            for path, handler in proxy_routes(entry.url_patterns, prefix + route).items():
+                routes.setdefault(path, handler)  # the first route Django would match wins, as there
+        elif isinstance(entry, URLPattern):
+            view = getattr(entry.callback, "view_class", None)
+            found = getattr(entry.callback, "view_initkwargs", {}).get("handler") or getattr(view, "handler", None)
+            if view is not None and issubclass(view, CentrifugoProxyView) and view.on_loop and found is not None:
+                routes.setdefault(prefix + route, found)
+    return routes
 
+
+class ProxyFastPath:
+    def __init__(self, django_app: ASGIApp) -> None:
         self.django_app = django_app
-        self.views: dict[str, CentrifugoProxyView] = {
-            f"/centrifugo/{view.kind}": view()
-            for view in (views.RefreshView, views.SubscribeView, views.SubRefreshView, views.PublishView, views.RpcView)
-        }
-        # connect: answered here when it needs no session (a token, or no session cookie); a
-        # session cookie goes on to Django's view with the body already read.
-        self.connect = views.ConnectView()
-        self.views["/centrifugo/connect"] = self.connect
-        self.views.update(extra or {})  # bench/ adds its no-op publish here
+        self.handlers = proxy_routes()
         self.secret_header = settings.CENTRIFUGO_PROXY_SECRET_HEADER.lower().encode("latin-1")
+        self.session_cookie = settings.SESSION_COOKIE_NAME
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             path = scope["path"]
-            view = self.views.get(path)
-            if view is not None and scope["method"] == "POST":
-                await self._serve(view, scope, receive, send)
+            handler = self.handlers.get(path)
+            if handler is not None and scope["method"] == "POST":
+                await self._serve(handler, scope, receive, send)
                 return
             if path == SERVER_API_PATH and scope["method"] == "POST":
                 await self._server_api(scope, receive, send)
@@ -113,8 +113,8 @@ class ProxyFastPath:
             return
         await self.django_app(scope, receive, send)
 
-    async def _serve(self, view: CentrifugoProxyView, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
+    async def _serve(self, handler: pipeline.Handler[Any], scope: Scope, receive: Receive, send: Send) -> None:
+        started = pipeline.now()
         secret = rid = cookie = ""
         length = -1
         secret_header = self.secret_header
@@ -127,63 +127,28 @@ class ProxyFastPath:
                 rid = value.decode("latin-1")
             elif name == b"cookie":
                 cookie = f"{cookie}; {value.decode('latin-1')}" if cookie else value.decode("latin-1")
-        token = request_id.set(rid or None)
+        token = request_id.set(pipeline.request_id_of(rid))
         try:
             client = scope.get("client")
+            remote = client[0] if client else ""
             # The secret before the body: a caller without it never has its body read.
-            refused = secret_refusal(view, secret, client[0] if client else "")
+            refused = pipeline.refusal(handler, secret, remote)
+            if refused is None and length == -2:
+                refused = 200, _BAD_LENGTH
             if refused is not None:
-                status, body = refused
-            elif length == -2:
-                status, body = 200, _BAD_LENGTH
+                status, body = pipeline.refused(handler, started, *refused)
             else:
-                status, body = await self._answer(view, scope, receive, length, cookie)
+                call = pipeline.NO_CALL
+                if cookie and handler.uses_session:
+                    call = pipeline.Call(session_key=parse_cookie(cookie).get(self.session_cookie, ""))
+                status, body = await pipeline.answer_async(handler, receive, length=length, call=call, started=started)
             rid = request_id.get() or ""
         finally:
             request_id.reset(token)
-        if status == _TO_DJANGO:  # `body` is the request's: Django's view answers (and counts) it
-            await self.django_app(scope, _replay(body, receive), send)
+        if status == pipeline.GONE:
             return
-        if status == _GONE:
-            return
-        observe_callback(view.kind, started, body, status)
         extra = [(b"x-request-id", rid.encode("latin-1"))] if rid else None
         await _respond(send, status, body, extra)
-
-    async def _answer(
-        self, view: CentrifugoProxyView, scope: Scope, receive: Receive, length: int, cookie: str
-    ) -> tuple[int, bytes]:
-        try:
-            body = await read_body(receive, length=length, cap=limits().callback)
-        except BodyRefused as exc:
-            if exc.reason == BodyRefused.TOO_LARGE:
-                return 200, TOO_BIG  # 200: the client gets error 106 (see proxy_decode)
-            # 200, as for 106: Centrifugo turns any other status into error 100 for the client;
-            # this way the client sees 1503, temporary, and its SDK retries.
-            return (200, _BUSY) if exc.reason == BodyRefused.BUSY else (_GONE, b"")
-        try:
-            payload = proxy_decode(view, body)
-            if isinstance(payload, tuple):
-                return payload
-            if view is self.connect:
-                answer = self.connect.answer_without_session(payload, cookie)
-                return (200, answer) if answer is not None else (_TO_DJANGO, body)
-            if view.blocking:
-                return 200, await run_blocking(view.handle, payload)
-            if rules_store.needs_load:
-                try:
-                    await run_blocking(rules_store.current)
-                except Exception:
-                    logger.exception("%s: the rule set cannot be loaded", view.kind)
-                    return 200, _RULES_DOWN
-            return 200, await view.handle_async(payload)
-        except Exception:
-            # Django would turn this into a 500 too; say so in the protocol's shape and log it.
-            logger.exception("%s: unexpected error", view.kind)
-            return 500, _INTERNAL
-        finally:
-            # Handed back before Django gets a connect body: the bridge counts it again as it reads it.
-            in_flight.release(len(body))
 
     async def _server_api(self, scope: Scope, receive: Receive, send: Send) -> None:
         """`POST /api/publish`: the API key and the size are checked before the body is read,
@@ -205,9 +170,9 @@ class ProxyFastPath:
             body = await read_body(receive, length=length, cap=limits().server_api)
         except BodyRefused as exc:
             if exc.reason == BodyRefused.TOO_LARGE:
-                await _respond(send, 413, TOO_BIG)
+                await _respond(send, 413, pipeline.TOO_BIG)
             elif exc.reason == BodyRefused.BUSY:
-                await _respond(send, 503, _BUSY, [(b"retry-after", RETRY_AFTER)])
+                await _respond(send, 503, pipeline.BUSY, [(b"retry-after", RETRY_AFTER)])
             return
         in_flight.release(len(body))  # the bridge counts it again as it reads it
         await self.django_app(scope, _replay(body, receive), send)

@@ -30,40 +30,38 @@ class ConnectRequest(ProxyRequest, kw_only=True):
     channels: list[str] = []
 
 
-class RefreshRequest(ProxyRequest, kw_only=True):
+class UserRequest(ProxyRequest, kw_only=True):
+    # On every call of an established connection: its user and the meta the connect answer set.
     user: str = ""
     meta: msgspec.Raw = msgspec.Raw()
 
 
-class SubscribeRequest(ProxyRequest, kw_only=True):
-    user: str = ""
+class RefreshRequest(UserRequest, kw_only=True):
+    pass
+
+
+class SubRefreshRequest(UserRequest, kw_only=True):
     channel: Channel
+
+
+class ChannelDataRequest(SubRefreshRequest, kw_only=True):
+    # The client's data: as JSON, or base64 (`b64data`) with the proxy's binary_encoding.
+    data: msgspec.Raw = msgspec.Raw()
+    b64data: str = ""
+
+
+class SubscribeRequest(ChannelDataRequest, kw_only=True):
     token: str = ""
-    data: msgspec.Raw = msgspec.Raw()
-    b64data: str = ""
-    meta: msgspec.Raw = msgspec.Raw()
 
 
-class PublishRequest(ProxyRequest, kw_only=True):
-    user: str = ""
-    channel: Channel
-    data: msgspec.Raw = msgspec.Raw()
-    b64data: str = ""
-    meta: msgspec.Raw = msgspec.Raw()
+class PublishRequest(ChannelDataRequest, kw_only=True):
+    pass
 
 
-class SubRefreshRequest(ProxyRequest, kw_only=True):
-    user: str = ""
-    channel: Channel
-    meta: msgspec.Raw = msgspec.Raw()
-
-
-class RpcRequest(ProxyRequest, kw_only=True):
-    user: str = ""
+class RpcRequest(UserRequest, kw_only=True):
     method: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
     data: msgspec.Raw = msgspec.Raw()
     b64data: str = ""
-    meta: msgspec.Raw = msgspec.Raw()
 
 
 class ConnectionMeta(msgspec.Struct, kw_only=True):

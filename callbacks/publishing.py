@@ -16,9 +16,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 import msgspec
 
@@ -174,7 +174,14 @@ _outage_log = _OutageLog()
 
 
 def _check(
-    *, channel: str, user: str, client: str, roles: Sequence[str], data: bytes, binary: bool, idempotency: str
+    *,
+    channel: str,
+    user: str,
+    client: str,
+    roles: Sequence[str],
+    data: bytes,
+    binary: bool = False,
+    idempotency: str = "",
 ) -> _Write | Rejected:
     """Every decision that needs no I/O: permission, size, schema, the idempotency key, the target."""
     ruleset = rules_store.current()
@@ -205,60 +212,61 @@ def _check(
     return _Write(rule, target, channel, user, client, data, binary, key)
 
 
-def publication_accept(
-    *,
-    channel: str,
-    user: str,
-    client: str,
-    roles: Sequence[str],
-    data: bytes,
-    binary: bool = False,
-    idempotency: str = "",
-) -> Accepted | Rejected:
+class Publication(TypedDict):
+    """One publication to decide and store, as `publication_accept` takes it."""
+
+    channel: str
+    user: str
+    client: str
+    roles: Sequence[str]
+    data: bytes
+    binary: NotRequired[bool]  # False: JSON (the default)
+    idempotency: NotRequired[str]  # the publisher's idempotency key ("" or absent: none)
+
+
+def publication_accept(**publication: Unpack[Publication]) -> Accepted | Rejected:
     """Decide and store one publication, blocking (redis-py): the server API, the DRF view."""
-    write = _check(
-        channel=channel, user=user, client=client, roles=roles, data=data, binary=binary, idempotency=idempotency
-    )
-    if isinstance(write, Rejected):
-        return write
+    # The same coroutine as on the event loop, with redis-py behind its two awaits: they never
+    # suspend, so it runs to its end in one step.
+    steps = publication_accept_async(_BLOCKING, **publication)
     try:
-        rate = write.rate_kwargs()
-        if rate is not None and rate_limit_hit(**rate):
-            return write.rate_limited()
-        if not write.target.store:
-            return write.stored(None)
-        return write.stored(stream_append(**write.append_kwargs()))
-    except StreamUnavailable as exc:
-        return write.unavailable(exc)
-    except IdempotencyKeyReused:
-        return write.key_reused()
+        steps.send(None)
+    except StopIteration as done:
+        return done.value
+    raise RuntimeError("the blocking publication path suspended")  # pragma: no cover
 
 
 async def publication_accept_async(
-    *,
-    channel: str,
-    user: str,
-    client: str,
-    roles: Sequence[str],
-    data: bytes,
-    binary: bool = False,
-    idempotency: str = "",
+    redis: tuple[Callable[..., Awaitable[bool]], Callable[..., Awaitable[Appended]]] | None = None,
+    /,
+    **publication: Unpack[Publication],
 ) -> Accepted | Rejected:
     """`publication_accept` on the event loop (the proxy fast path): the same checks, the same
-    command, sent on the worker's auto-pipelined Redis connection."""
-    write = _check(
-        channel=channel, user=user, client=client, roles=roles, data=data, binary=binary, idempotency=idempotency
-    )
+    command, sent on the worker's auto-pipelined Redis connection (`redis`: the rate-limit check
+    and the append to await; the worker's by default)."""
+    write = _check(**publication)
     if isinstance(write, Rejected):
         return write
+    rate_hit, append = redis or (rate_limit_hit_async, stream_append_async)
     try:
         rate = write.rate_kwargs()
-        if rate is not None and await rate_limit_hit_async(**rate):
+        if rate is not None and await rate_hit(**rate):
             return write.rate_limited()
         if not write.target.store:
             return write.stored(None)
-        return write.stored(await stream_append_async(**write.append_kwargs()))
+        return write.stored(await append(**write.append_kwargs()))
     except StreamUnavailable as exc:
         return write.unavailable(exc)
     except IdempotencyKeyReused:
         return write.key_reused()
+
+
+async def _rate_limit_hit_now(**kwargs: Any) -> bool:
+    return rate_limit_hit(**kwargs)
+
+
+async def _stream_append_now(**kwargs: Any) -> Appended:
+    return stream_append(**kwargs)
+
+
+_BLOCKING = (_rate_limit_hit_now, _stream_append_now)

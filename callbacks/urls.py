@@ -1,14 +1,27 @@
+"""The routing table of the proxy callbacks: one line a kind. The DRF views are built from it,
+and the event-loop transport (callbacks.fastpath) serves every `proxy(...)` line of it too."""
+
 from __future__ import annotations
 
-from django.urls import path
+from typing import Any
 
-from callbacks import views
+from django.urls import URLPattern, path
+
+from callbacks import handlers
+from callbacks.pipeline import Handler
+from callbacks.views import CentrifugoProxyView
+
+
+def proxy(handler: Handler[Any]) -> URLPattern:
+    """The route of one proxy kind, at its `kind`, answered by `handler` on either transport."""
+    return path(handler.kind, CentrifugoProxyView.as_view(handler=handler), name=f"proxy-{handler.kind}")
+
 
 urlpatterns = [
-    path("connect", views.ConnectView.as_view()),
-    path("refresh", views.RefreshView.as_view()),
-    path("subscribe", views.SubscribeView.as_view()),
-    path("sub_refresh", views.SubRefreshView.as_view()),
-    path("publish", views.PublishView.as_view()),
-    path("rpc", views.RpcView.as_view()),
+    proxy(handlers.ConnectHandler()),
+    proxy(handlers.RefreshHandler()),
+    proxy(handlers.SubscribeHandler()),
+    proxy(handlers.SubRefreshHandler()),
+    proxy(handlers.PublishHandler()),
+    proxy(handlers.RpcHandler()),
 ]

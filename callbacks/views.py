@@ -1,288 +1,70 @@
-"""The Centrifugo proxy callbacks. Each reads like the protocol: parse (done by the base view
-against the request struct) -> decide -> act -> answer."""
+"""The Centrifugo proxy callbacks as DRF views: the way to add or override a callback in this
+Django project (README, "Adding a callback"). A view carries its `Handler` and runs it through
+callbacks.pipeline, as the event-loop transport (callbacks.fastpath) does: both answer byte for
+byte alike.
+
+Authentication is a constant-time comparison of the shared secret Centrifugo sends in a static
+header; no user authentication, permission or throttling classes run on this path.
+"""
 
 from __future__ import annotations
 
-import binascii
-import logging
-import time
 from typing import Any
 
-import msgspec
 from django.conf import settings
-from django.contrib.auth import get_user
-from django.contrib.sessions.backends.base import SessionBase
-from django.http import HttpRequest
-from django.utils.module_loading import import_string
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
-from callbacks import protocol, rpc
-from callbacks.base import CentrifugoProxyView
-from callbacks.json_checks import DECODE_ERRORS, data_problem
-from callbacks.protocol import (
-    ConnectRequest,
-    PublishRequest,
-    RefreshRequest,
-    RpcRequest,
-    SubRefreshRequest,
-    SubscribeRequest,
-)
-from callbacks.publishing import Accepted, Rejected, publication_accept, publication_accept_async
-from callbacks.tokens import TokenRejected, token_verify
-from partitions.rules import Action
-from partitions.store import rules_store
-from streams.payload import is_json_text
+from callbacks import pipeline
 
-logger = logging.getLogger("callbacks")
-_decode_connect_data = msgspec.json.Decoder(protocol.ConnectData).decode
+JSON = "application/json"
+SECRET_META_KEY = "HTTP_" + settings.CENTRIFUGO_PROXY_SECRET_HEADER.upper().replace("-", "_")
 
 
-class ConnectView(CentrifugoProxyView):
-    """Connections without a JWT: a token in the connect data, a Django session, or anonymous."""
-
-    request_type = ConnectRequest
-    kind = "connect"
-
-    def handle(self, payload: ConnectRequest) -> bytes:
-        answer = self.answer_token(payload)
-        if answer is not None:
-            return answer
-        return self.answer_session(self.request._request)
-
-    def answer_without_session(self, payload: ConnectRequest, cookie: str) -> bytes | None:
-        """The answer when no session has to be read (the ASGI fast path answers these on the event
-        loop: a reconnect storm is mostly this): a token in the connect data, or no session cookie
-        at all. None: the session decides, through Django."""
-        answer = self.answer_token(payload)
-        if answer is None and f"{settings.SESSION_COOKIE_NAME}=" not in cookie:
-            return _anonymous()
-        return answer
-
-    @staticmethod
-    def answer_token(payload: ConnectRequest) -> bytes | None:
-        try:
-            token = _connect_token(_payload_bytes(payload))
-        except BadPayload as exc:
-            return exc.reply
-        if not token:
-            return None
-        try:
-            verified = token_verify(token)
-        except TokenRejected as exc:
-            logger.info("connect refused: %s (client %s)", exc, payload.client)
-            code = protocol.DISCONNECT_TOKEN_EXPIRED if exc.expired else protocol.DISCONNECT_INVALID_TOKEN
-            return protocol.disconnect(code, str(exc))
-        meta = dict(verified.meta)
-        meta["auth"] = "token"
-        body: dict[str, Any] = {"user": verified.user, "expire_at": verified.expire_at, "meta": meta}
-        if verified.info is not None:
-            body["info"] = verified.info
-        return protocol.result(body)
-
-    @staticmethod
-    def answer_session(request: HttpRequest) -> bytes:
-        user = get_user(request)  # from the session cookie Centrifugo forwards (http_headers: Cookie)
-        if user.is_authenticated:
-            session = request.session
-            roles = sorted(user.groups.values_list("name", flat=True))
-            if user.is_staff:
-                roles.append("staff")
-            return protocol.result(
-                {
-                    "user": str(user.pk),
-                    "expire_at": int(time.time()) + settings.SESSION_CONNECTION_TTL,
-                    "meta": {"roles": roles, "auth": "session", "sid": session.session_key},
-                }
-            )
-        return _anonymous()
+def reply(body: bytes, status: int = 200) -> HttpResponse:
+    return HttpResponse(body, content_type=JSON, status=status)
 
 
-def _anonymous() -> bytes:
-    if settings.ALLOW_ANONYMOUS:
-        return protocol.result({"user": ""})
-    return protocol.disconnect(protocol.DISCONNECT_UNAUTHORIZED, "unauthorized")
+class CentrifugoProxyView(APIView):
+    """Answers one proxy kind with `handler` (set it on a subclass, or `as_view(handler=...)`)."""
+
+    authentication_classes = ()
+    permission_classes = ()
+    throttle_classes = ()
+    on_loop = True  # False: the event-loop transport leaves this route to Django (callbacks.fastpath)
+    handler: pipeline.Handler[Any] = None  # type: ignore[assignment]  # a subclass or as_view() sets it
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """Instead of DRF's per-request negotiation, versioning, authentication, permission and
+        throttle steps: the shared secret is the only authentication, and every answer is JSON
+        in the protocol's shape. DRF's own errors (405) still render."""
+        self.format_kwarg = None
+        request.accepted_renderer = _RENDERER
+        request.accepted_media_type = JSON
+
+    def post(self, request: Request) -> HttpResponse:
+        started = pipeline.now()
+        handler = self.handler
+        meta = request.META
+        remote = meta.get("REMOTE_ADDR", "")
+        # The secret before the body: a caller without it never has its body read.
+        refused = pipeline.refusal(handler, meta.get(SECRET_META_KEY, ""), remote)
+        if refused is None:
+            try:
+                body = request.body
+            except RequestDataTooBig:
+                refused = 200, pipeline.TOO_BIG
+        if refused is not None:
+            status, answer = pipeline.refused(handler, started, *refused)
+            return reply(answer, status)
+        call = pipeline.NO_CALL
+        if handler.uses_session:
+            call = pipeline.Call(session_key=request.COOKIES.get(settings.SESSION_COOKIE_NAME, ""))
+        status, answer = pipeline.answer(handler, body, call, started=started)
+        return reply(answer, status)
 
 
-def _connect_token(data: bytes) -> str:
-    """The `token` of connect data `{"token": "..."}`; "" when there is none or it is not that shape."""
-    if not data:
-        return ""
-    try:
-        return _decode_connect_data(data).token
-    except DECODE_ERRORS:
-        return ""
-
-
-class RefreshView(CentrifugoProxyView):
-    """Called when a proxy-authenticated connection reaches its expire_at."""
-
-    request_type = RefreshRequest
-    kind = "refresh"
-    blocking = True  # the session store
-
-    def handle(self, payload: RefreshRequest) -> bytes:
-        meta = protocol.connection_meta(payload.meta)
-        if meta.auth == "session" and meta.sid and _session_still_valid(meta.sid, payload.user):
-            return protocol.result({"expire_at": int(time.time()) + settings.SESSION_CONNECTION_TTL})
-        # A connect-data token cannot be re-checked here (Centrifugo does not resend it): the
-        # client reconnects and presents a fresh one.
-        return protocol.result({"expired": True})
-
-
-def _session_store(session_key: str | None) -> SessionBase:
-    store: SessionBase = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(session_key)
-    return store
-
-
-def _session_still_valid(session_key: str, user: str) -> bool:
-    return bool(user) and str(_session_store(session_key).get("_auth_user_id", "")) == user
-
-
-def _roles(meta: msgspec.Raw) -> list[str]:
-    return protocol.connection_meta(meta).roles
-
-
-class SubscribeView(CentrifugoProxyView):
-    request_type = SubscribeRequest
-    kind = "subscribe"
-
-    def handle(self, payload: SubscribeRequest) -> bytes:
-        decision = rules_store.current().decide(
-            Action.SUBSCRIBE, channel=payload.channel, user=payload.user, roles=_roles(payload.meta)
-        )
-        if not decision.allowed:
-            logger.info("subscribe denied: user=%r channel=%r: %s", payload.user, payload.channel, decision.reason)
-            return protocol.DENIED
-        if decision.rule is not None and decision.rule.allow_binary and payload.protocol != "protobuf":
-            # Centrifugo hands publications over as they are: raw bytes in a JSON frame would
-            # disconnect this client (1007) at the first binary publication, or on history.
-            return _BINARY_CHANNEL
-        body: dict[str, Any] = {}
-        if decision.rule is not None and decision.rule.overrides:
-            body["override"] = {k: {"value": v} for k, v in decision.rule.overrides.items()}
-        if settings.SUBSCRIPTION_RECHECK_INTERVAL:
-            body["expire_at"] = _unix_now() + SUBSCRIBE_LEAD
-        return protocol.result(body) if body else protocol.EMPTY_RESULT
-
-
-_BINARY_CHANNEL = protocol.error(
-    protocol.BAD_REQUEST, "this channel carries binary publications: subscribe with the protobuf protocol"
-)
-
-
-class SubRefreshView(CentrifugoProxyView):
-    """Re-checks a live subscription against the current rules, every SUBSCRIPTION_RECHECK_INTERVAL
-    seconds (Centrifugo's presence tick calls it once the expire_at we gave has passed): a rule
-    change ends the subscriptions it no longer allows."""
-
-    request_type = SubRefreshRequest
-    kind = "sub_refresh"
-
-    def handle(self, payload: SubRefreshRequest) -> bytes:
-        decision = rules_store.current().decide(
-            Action.SUBSCRIBE, channel=payload.channel, user=payload.user, roles=_roles(payload.meta)
-        )
-        if not decision.allowed:
-            logger.info("sub_refresh expired: user=%r channel=%r: %s", payload.user, payload.channel, decision.reason)
-            return _EXPIRED
-        if not settings.SUBSCRIPTION_RECHECK_INTERVAL:
-            return protocol.EMPTY_RESULT  # no expire_at: not asked again (a token's own expiry was reached)
-        return protocol.result({"expire_at": _unix_now() + REFRESH_LEAD})
-
-
-# How far ahead of now (unix seconds) the expire_at we give lies. Centrifugo checks expiry on each
-# client's presence tick (every SUBSCRIPTION_RECHECK_INTERVAL, see centrifugo/run.sh) and calls
-# sub_refresh once `now > expire_at` (whole seconds; expired_sub_close_delay is set to ~0):
-# - sub_refresh: with now + 1, `now > expire_at` holds again 1-2 s after the tick that asked, so
-#   the next tick (an interval >= 2 s later) asks again: one call per subscription per interval.
-#   The second of lead keeps Centrifugo from reading it as already past (expired) while the
-#   clocks agree within 1 s.
-# - subscribe: Centrifugo refuses an expire_at that is not after its own now, and now + 1 would be
-#   when the answer crosses a second boundary on its way; now + 2 leaves a second for that.
-SUBSCRIBE_LEAD = 2
-REFRESH_LEAD = 1
-_EXPIRED = protocol.result({"expired": True})
-
-
-def _unix_now() -> int:
-    return int(time.time())
-
-
-class PublishView(CentrifugoProxyView):
-    request_type = PublishRequest
-    kind = "publish"
-
-    def handle(self, payload: PublishRequest) -> bytes:
-        try:
-            data = _payload_bytes(payload)
-        except BadPayload as exc:
-            return exc.reply
-        return _publish_reply(publication_accept(**_publication(payload, data)))
-
-    async def handle_async(self, payload: PublishRequest) -> bytes:
-        try:
-            data = _payload_bytes(payload)
-        except BadPayload as exc:
-            return exc.reply
-        return _publish_reply(await publication_accept_async(**_publication(payload, data)))
-
-
-_BAD_B64 = protocol.error(protocol.BAD_REQUEST, "b64data is not valid base64")
-
-
-class BadPayload(Exception):
-    """A client's `b64data` that is refused before anything reads it; `reply` says why (107)."""
-
-    def __init__(self, reply: bytes) -> None:
-        super().__init__(reply)
-        self.reply = reply
-
-
-def _publication(payload: PublishRequest, data: bytes) -> dict[str, Any]:
-    # With the publish proxy's binary_encoding on, every publication arrives as b64data, JSON
-    # clients' too: what the bytes are decides, not how they travelled.
-    return {"channel": payload.channel, "user": payload.user, "client": payload.client,
-            "roles": _roles(payload.meta), "data": data, "binary": not is_json_text(data)}  # fmt: skip
-
-
-def _publish_reply(outcome: Accepted | Rejected) -> bytes:
-    if isinstance(outcome, Rejected):
-        return outcome.reply()
-    body: dict[str, Any] = {"tags": outcome.tags()} if outcome.appended else {}
-    if outcome.broadcast_key:
-        # Centrifugo keeps the first result under this key (per channel) for a while and answers
-        # a retry with it instead of broadcasting again: subscribers see the message once too.
-        # Not the raw key: another publisher's same raw key on this channel must be broadcast.
-        body["idempotency_key"] = outcome.broadcast_key
-    return protocol.result(body)
-
-
-def _payload_bytes(payload: PublishRequest | RpcRequest | ConnectRequest) -> bytes:
-    """The client's payload: `b64data` decoded (the proxies run with binary_encoding, so Centrifugo
-    can pass bytes that are not JSON), else `data` as sent (the body's check covered it). Raises
-    BadPayload when b64data is not base64, or is text nested deeper than the input limits allow."""
-    if not payload.b64data:
-        return bytes(payload.data)
-    try:
-        data = binascii.a2b_base64(payload.b64data, strict_mode=True)
-    except (binascii.Error, ValueError):
-        raise BadPayload(_BAD_B64) from None
-    problem = data_problem(data)
-    if problem is not None:
-        raise BadPayload(protocol.error(protocol.BAD_REQUEST, problem))
-    return data
-
-
-class RpcView(CentrifugoProxyView):
-    request_type = RpcRequest
-    kind = "rpc"
-    blocking = True  # history reads the streams through redis-py
-
-    def handle(self, payload: RpcRequest) -> bytes:
-        method = rpc.METHODS.get(payload.method)
-        if method is None:
-            return protocol.error(protocol.METHOD_NOT_FOUND, f"unknown method {payload.method!r}")
-        try:
-            data = _payload_bytes(payload)
-        except BadPayload as exc:
-            return exc.reply
-        return method(user=payload.user, roles=_roles(payload.meta), data=data)
+_RENDERER = JSONRenderer()

@@ -35,14 +35,16 @@ class RuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class ChannelRuleForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = models.ChannelRule
-        fields = (
-            "pattern", "priority", "enabled", "description",
-            "subscribe_access", "subscribe_users", "subscribe_roles",
-            "presence", "join_leave", "force_push_join_leave", "force_recovery", "force_positioning",
-            "publish_access", "publish_users", "publish_roles",
-            "max_payload_bytes", "publish_schema", "allow_binary", "publish_rate_limit", "publish_rate_window",
-        )  # fmt: skip
+        fields = tuple(f.name for f in models.CHANNEL_RULE_FIELDS)
         widgets = {"publish_schema": forms.Textarea(attrs={"rows": 6, "cols": 80})}
+
+
+def channel_rule_fieldsets() -> Any:  # the admin's fieldsets: ((title | None, {"fields": names}), ...)
+    """The form's sections, in the order of models.CHANNEL_RULE_FIELDS."""
+    sections: dict[str, list[str]] = {}
+    for f in models.CHANNEL_RULE_FIELDS:
+        sections.setdefault(f.section, []).append(f.name)
+    return tuple((title or None, {"fields": tuple(names)}) for title, names in sections.items())
 
 
 @admin.register(models.ChannelRule)
@@ -62,27 +64,9 @@ class ChannelRuleAdmin(RuleAdmin):
     list_filter = ("enabled", "subscribe_access", "publish_access")
     search_fields = ("pattern", "description")
     change_list_template = "admin/partitions/channelrule/change_list.html"
-    fieldsets = (
-        (None, {"fields": ("pattern", "priority", "enabled", "description")}),
-        ("Subscribe", {"fields": ("subscribe_access", "subscribe_users", "subscribe_roles")}),
-        (
-            "Subscription options (empty: Centrifugo's default)",
-            {"fields": ("presence", "join_leave", "force_push_join_leave", "force_recovery", "force_positioning")},
-        ),
-        ("Publish", {"fields": ("publish_access", "publish_users", "publish_roles")}),
-        (
-            "Publication checks",
-            {
-                "fields": (
-                    "max_payload_bytes",
-                    "publish_schema",
-                    "allow_binary",
-                    "publish_rate_limit",
-                    "publish_rate_window",
-                )
-            },
-        ),
-    )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        return channel_rule_fieldsets()  # the form's fields follow (ModelAdmin.get_form)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         self._shadowed = selectors.channel_rules_shadowed()

@@ -3,6 +3,9 @@ compiled copy in `partitions.store` is reloaded when `RuleSetVersion` changes.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -31,6 +34,68 @@ def validate_pattern(value: str) -> None:
         Pattern.parse(value)
     except PatternError as exc:
         raise ValidationError(str(exc)) from None
+
+
+KEEP = object()  # RuleField.missing: an import leaves the rule's value as it is
+
+
+@dataclass(frozen=True, slots=True)
+class RuleField:
+    """One setting of a channel rule, declared once: the admin form and its fieldsets, the rules
+    file (partitions.rules_io: export and import) and the compiled rule (partitions.selectors)
+    all read CHANNEL_RULE_FIELDS. A new field is a model field plus one line there."""
+
+    name: str  # the model field
+    section: str = ""  # the admin fieldset ("": the first, untitled one)
+    group: str = ""  # the mapping it sits in, in a rules file ("": the rule itself)
+    key: str = ""  # its key there (default: the field's name)
+    missing: Any = KEEP  # what an import sets when the key is absent
+    omit: tuple[Any, ...] = ()  # values an export leaves out
+    needs: str = ""  # exported only when this other field is
+    ids: bool = False  # a list of ids in a rules file, comma-separated text in the model
+    required: bool = False  # its group, when given, must have it
+    compiled: bool = False  # copied as it is into the compiled rule's `options`
+
+    @property
+    def file_key(self) -> str:
+        return self.key or self.name
+
+
+_SUB = "Subscribe"
+_OPTIONS = "Subscription options (empty: Centrifugo's default)"
+_PUB = "Publish"
+_CHECKS = "Publication checks"
+_OVERRIDE: dict[str, Any] = {"section": _OPTIONS, "group": "subscription", "missing": None, "omit": (None,)}
+
+CHANNEL_RULE_FIELDS: tuple[RuleField, ...] = (
+    RuleField("pattern"),
+    RuleField("priority"),
+    RuleField("enabled"),
+    RuleField("description", missing="", omit=("",)),
+    RuleField("subscribe_access", _SUB, "subscribe", "access", missing="nobody"),
+    RuleField("subscribe_users", _SUB, "subscribe", "users", missing="", ids=True),
+    RuleField("subscribe_roles", _SUB, "subscribe", "roles", missing="", ids=True),
+    RuleField("presence", **_OVERRIDE),
+    RuleField("join_leave", **_OVERRIDE),
+    RuleField("force_push_join_leave", **_OVERRIDE),
+    RuleField("force_recovery", **_OVERRIDE),
+    RuleField("force_positioning", **_OVERRIDE),
+    RuleField("publish_access", _PUB, "publish", "access", missing="nobody"),
+    RuleField("publish_users", _PUB, "publish", "users", missing="", ids=True),
+    RuleField("publish_roles", _PUB, "publish", "roles", missing="", ids=True),
+    RuleField("max_payload_bytes", _CHECKS, missing=None, omit=(None,)),
+    RuleField("publish_schema", _CHECKS, missing=None, omit=(None,)),
+    RuleField("allow_binary", _CHECKS, missing=False, omit=(False,)),
+    RuleField("publish_rate_limit", _CHECKS, "publish_rate_limit", "count", None, (None, 0), required=True),
+    RuleField("publish_rate_window", _CHECKS, "publish_rate_limit", "per_seconds", 60, needs="publish_rate_limit"),
+)
+# How a rules file writes each group of fields (for the error that names a malformed one).
+CHANNEL_RULE_GROUPS = {
+    "subscribe": "{access: authenticated}",
+    "publish": "{access: authenticated}",
+    "subscription": "{presence: true}",
+    "publish_rate_limit": "{count: N, per_seconds: S}",
+}
 
 
 class ChannelRule(models.Model):

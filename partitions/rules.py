@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from partitions.patterns import Entry, Pattern, PatternIndex
 
@@ -98,6 +99,8 @@ class ChannelRule:
     rate_limit: RateLimit | None = None
     # Centrifugo subscribe-result overrides, e.g. {"presence": True}; only the options set.
     overrides: Mapping[str, bool] = field(default_factory=dict)
+    # The rule's other settings marked `compiled` in partitions.models.CHANNEL_RULE_FIELDS, by name.
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def label(self) -> str:
         return f"rule #{self.id} {self.pattern.text!r}"

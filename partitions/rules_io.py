@@ -29,13 +29,10 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import BooleanField
 
 from partitions import models, services
-from partitions.selectors import OVERRIDE_FIELDS
 
-CHANNEL_KEYS = {"pattern", "priority", "enabled", "description", "subscribe", "publish", "max_payload_bytes",
-                "publish_schema", "allow_binary", "publish_rate_limit", "subscription"}  # fmt: skip
-PERMISSION_KEYS = {"access", "users", "roles"}
 PARTITION_KEYS = set(models.PARTITION_RULE_FIELDS)
 
 
@@ -44,28 +41,19 @@ class RulesFileError(Exception):
 
 
 def channel_rule_dump(rule: models.ChannelRule) -> dict[str, Any]:
-    out: dict[str, Any] = {"pattern": rule.pattern, "priority": rule.priority, "enabled": rule.enabled}
-    if rule.description:
-        out["description"] = rule.description
-    for action in ("subscribe", "publish"):
-        perm: dict[str, Any] = {"access": getattr(rule, f"{action}_access")}
-        for what in ("users", "roles"):
-            items = sorted(set(getattr(rule, f"{action}_{what}").replace(",", " ").split()))
-            if items:
-                perm[what] = items
-        out[action] = perm
-    if rule.max_payload_bytes is not None:
-        out["max_payload_bytes"] = rule.max_payload_bytes
-    if rule.publish_schema is not None:
-        out["publish_schema"] = rule.publish_schema
-    if rule.allow_binary:
-        out["allow_binary"] = True
-    if rule.publish_rate_limit:
-        out["publish_rate_limit"] = {"count": rule.publish_rate_limit, "per_seconds": rule.publish_rate_window}
-    subscription = {name: value for name in OVERRIDE_FIELDS if (value := getattr(rule, name)) is not None}
-    if subscription:
-        out["subscription"] = subscription
+    out: dict[str, Any] = {}
+    for f in models.CHANNEL_RULE_FIELDS:
+        value = getattr(rule, f.name)
+        if f.ids:
+            value = sorted(set(value.replace(",", " ").split()))
+        if value in f.omit or (f.ids and not value) or (f.needs and getattr(rule, f.needs) in _field(f.needs).omit):
+            continue
+        (out.setdefault(f.group, {}) if f.group else out)[f.file_key] = value
     return out
+
+
+def _field(name: str) -> models.RuleField:
+    return next(f for f in models.CHANNEL_RULE_FIELDS if f.name == name)
 
 
 def partition_rule_dump(rule: models.PartitionRule) -> dict[str, Any]:
@@ -92,41 +80,38 @@ def _unknown(where: str, item: dict[str, Any], allowed: set[str]) -> None:
 
 
 def _channel_fields(where: str, item: dict[str, Any]) -> dict[str, Any]:
-    _unknown(where, item, CHANNEL_KEYS)
-    fields: dict[str, Any] = {
-        k: item[k]
-        for k in ("priority", "enabled", "description", "max_payload_bytes", "publish_schema", "allow_binary")
-        if k in item
-    }
-    fields.setdefault("description", "")
-    fields.setdefault("max_payload_bytes", None)
-    fields.setdefault("publish_schema", None)
-    if not isinstance(fields.setdefault("allow_binary", False), bool):
-        raise RulesFileError(f"{where}.allow_binary: must be true or false")
-    for action in ("subscribe", "publish"):
-        perm = item.get(action, {"access": "nobody"})
-        if not isinstance(perm, dict):
-            raise RulesFileError(f"{where}: '{action}' must be a mapping like {{access: authenticated}}")
-        _unknown(f"{where}.{action}", perm, PERMISSION_KEYS)
-        fields[f"{action}_access"] = perm.get("access", "nobody")
-        for what in ("users", "roles"):
-            value = perm.get(what, [])
+    declared = models.CHANNEL_RULE_FIELDS  # read here: a test may declare another list
+    _unknown(where, item, {f.file_key for f in declared if not f.group} | set(models.CHANNEL_RULE_GROUPS))
+    groups: dict[str, dict[str, Any]] = {}
+    for group, shape in models.CHANNEL_RULE_GROUPS.items():
+        value = item.get(group, {})
+        if not isinstance(value, dict):
+            raise RulesFileError(f"{where}.{group}: must be {shape}")
+        _unknown(f"{where}.{group}", value, {f.file_key for f in declared if f.group == group})
+        groups[group] = value
+    fields: dict[str, Any] = {}
+    for f in declared:
+        if f.name == "pattern":
+            continue
+        source = groups[f.group] if f.group else item
+        if f.file_key not in source:
+            if f.required and source:
+                shape = models.CHANNEL_RULE_GROUPS[f.group]
+                raise RulesFileError(f"{where}.{f.group}: must be {shape}")
+            if f.missing is not models.KEEP:
+                fields[f.name] = f.missing
+            continue
+        value = source[f.file_key]
+        label = f"{where}.{f.group}.{f.file_key}" if f.group else f"{where}.{f.file_key}"
+        if f.ids:
             if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
-                raise RulesFileError(f"{where}.{action}.{what}: must be a list of ids")
-            fields[f"{action}_{what}"] = ", ".join(str(v) for v in value)
-    rate = item.get("publish_rate_limit")
-    if rate is None:
-        fields["publish_rate_limit"], fields["publish_rate_window"] = None, 60
-    elif isinstance(rate, dict) and set(rate) <= {"count", "per_seconds"} and "count" in rate:
-        fields["publish_rate_limit"], fields["publish_rate_window"] = rate["count"], rate.get("per_seconds", 60)
-    else:
-        raise RulesFileError(f"{where}.publish_rate_limit: must be {{count: N, per_seconds: S}}")
-    subscription = item.get("subscription", {})
-    if not isinstance(subscription, dict):
-        raise RulesFileError(f"{where}.subscription: must be a mapping")
-    _unknown(f"{where}.subscription", subscription, set(OVERRIDE_FIELDS))
-    for name in OVERRIDE_FIELDS:
-        fields[name] = subscription.get(name)
+                raise RulesFileError(f"{label}: must be a list of ids")
+            value = ", ".join(str(v) for v in value)
+        elif isinstance(models.ChannelRule._meta.get_field(f.name), BooleanField) and not (
+            isinstance(value, bool) or (value is None and f.missing is None)
+        ):
+            raise RulesFileError(f"{label}: must be true or false")
+        fields[f.name] = value
     return fields
 
 

@@ -31,7 +31,8 @@ def ruleset_version() -> int:
     return int(row or 0)
 
 
-OVERRIDE_FIELDS = ("presence", "join_leave", "force_push_join_leave", "force_recovery", "force_positioning")
+# Centrifugo's subscription options (the subscribe result's `override`): the "subscription" group.
+OVERRIDE_FIELDS = tuple(f.name for f in models.CHANNEL_RULE_FIELDS if f.group == "subscription")
 
 
 def compile_schema(schema: Any) -> Callable[[bytes], str | None]:
@@ -68,6 +69,7 @@ def compile_channel_rule(row: models.ChannelRule) -> ChannelRule:
         allow_binary=row.allow_binary,
         rate_limit=RateLimit(row.publish_rate_limit, row.publish_rate_window) if row.publish_rate_limit else None,
         overrides={name: value for name in OVERRIDE_FIELDS if (value := getattr(row, name)) is not None},
+        options={f.name: getattr(row, f.name) for f in models.CHANNEL_RULE_FIELDS if f.compiled},
     )
 
 

@@ -10,8 +10,7 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.gateway.settings")
 django_application = get_wsgi_application()
 
-from bench.gateway.views import NoopPublishView  # noqa: E402
 from callbacks.fastpath import ProxyFastPath  # noqa: E402
 from realtime.wsgi_bridge import WsgiInThreads  # noqa: E402
 
-application = ProxyFastPath(WsgiInThreads(django_application), {"/centrifugo/publish-noop": NoopPublishView()})
+application = ProxyFastPath(WsgiInThreads(django_application))  # with /centrifugo/publish-noop: bench/gateway/urls.py

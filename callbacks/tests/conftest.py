@@ -32,7 +32,7 @@ def _fresh_rules() -> None:
 
 @pytest.fixture(autouse=True)
 def _fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("callbacks.views._unix_now", lambda: NOW)
+    monkeypatch.setattr("callbacks.handlers._unix_now", lambda: NOW)
 
 
 @pytest.fixture(params=["drf", "asgi"])

@@ -103,12 +103,12 @@ def test_a_chunked_body_over_the_limit_is_refused_without_a_content_length(setti
 def test_an_unexpected_error_is_a_logged_500_in_the_protocols_shape(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from callbacks import views
+    from callbacks import handlers
 
-    def boom(self: object, payload: object) -> bytes:
+    def boom(self: object, payload: object, call: object) -> bytes:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(views.SubscribeView, "handle", boom)
+    monkeypatch.setattr(handlers.SubscribeHandler, "handle", boom)
     answer = fast("/centrifugo/subscribe", json.dumps({**BASE, "channel": "chat:1"}).encode())
     assert (answer.status, json.loads(answer.body)) == (500, {"error": {"code": 100, "message": "internal error"}})
     assert "subscribe: unexpected error" in caplog.text
@@ -149,19 +149,19 @@ def test_everything_else_goes_to_django_through_the_bridge(client: Client) -> No
 
 
 def test_connect_without_a_session_cookie_is_answered_on_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    from callbacks import views
+    from callbacks import handlers
 
-    def no_django(request: object) -> bytes:
-        raise AssertionError("reached Django's session path")
+    def no_session(session_key: str) -> bytes:
+        raise AssertionError("read the session store")
 
-    monkeypatch.setattr(views.ConnectView, "answer_session", staticmethod(no_django))
+    monkeypatch.setattr(handlers.ConnectHandler, "answer_session", staticmethod(no_session))
     anonymous = fast("/centrifugo/connect", json.dumps(BASE).encode(), Cookie="theme=dark")
     assert (anonymous.status, json.loads(anonymous.body)) == (200, {"result": {"user": ""}})
     bad_token = fast("/centrifugo/connect", json.dumps({**BASE, "data": {"token": "x.y.z"}}).encode())
     assert json.loads(bad_token.body)["disconnect"]["code"] == 4501  # invalid token
 
 
-def test_connect_with_a_session_cookie_goes_to_django_with_its_body(client: Client) -> None:
+def test_connect_with_a_session_cookie_is_answered_from_the_session_store(client: Client) -> None:
     from django.contrib.auth.models import User
 
     user = User.objects.create_user("cid", password="pw-for-tests-only")

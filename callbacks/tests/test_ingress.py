@@ -131,10 +131,10 @@ def test_issue9_item3_invalid_utf8_on_the_server_api_is_a_400(
 
 
 def test_issue9_item3_every_decode_site_survives_any_bytes() -> None:
-    from callbacks import protocol, publishing, rpc, views
+    from callbacks import handlers, protocol, publishing, rpc
 
     for hostile in (b"\xff\xfe", nested(5000), b'{"token": "\xff"}', b'{"_idempotency_key": "\xff"}'):
-        assert views._connect_token(hostile) == ""
+        assert handlers._connect_token(hostile) == ""
         assert protocol.connection_meta(hostile) == protocol.ConnectionMeta()  # type: ignore[arg-type]
         assert publishing.idempotency_key_of(hostile) == ""
         assert json.loads(rpc.history(user="42", roles=[], data=hostile))["error"]["code"] == 107
