@@ -168,7 +168,7 @@ def shipped_layout() -> str:
     saved = {name: os.environ.pop(name) for name in ("WEB_CONCURRENCY",) if name in os.environ}
     try:
         conf = importlib.import_module("realtime.gunicorn_conf")
-        return f"{conf.workers}w asgi"
+        return f"{conf.workers}w uvicorn"
     finally:
         os.environ.update(saved)
 
@@ -253,7 +253,7 @@ def _variant(
         path=path,
         settings="bench.gateway.settings",
         env=env,
-        processes=processes or (f"{workers}w asgi" if workers else OURS.processes),
+        processes=processes or (f"{workers}w uvicorn" if workers else OURS.processes),
         args=args,
         app=app,
     )
