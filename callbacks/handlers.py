@@ -23,6 +23,7 @@ from callbacks.protocol import (
     ConnectRequest,
     PublishRequest,
     RefreshRequest,
+    Reply,
     RpcRequest,
     SubRefreshRequest,
     SubscribeRequest,
@@ -48,13 +49,13 @@ class ConnectHandler(Handler[ConnectRequest]):
     kind = "connect"
     uses_session = True
 
-    def handle(self, payload: ConnectRequest, call: Call) -> bytes:
+    def handle(self, payload: ConnectRequest, call: Call) -> Reply:
         answer = self.answer_token(payload)
         if answer is not None:
             return answer
         return self.answer_session(call.session_key)
 
-    async def handle_async(self, payload: ConnectRequest, call: Call) -> bytes:
+    async def handle_async(self, payload: ConnectRequest, call: Call) -> Reply:
         answer = self.answer_token(payload)
         if answer is not None:
             return answer
@@ -63,7 +64,7 @@ class ConnectHandler(Handler[ConnectRequest]):
         return await run_blocking(self.answer_session, call.session_key)
 
     @staticmethod
-    def answer_token(payload: ConnectRequest) -> bytes | None:
+    def answer_token(payload: ConnectRequest) -> Reply | None:
         try:
             token = _connect_token(_payload_bytes(payload))
         except BadPayload as exc:
@@ -84,7 +85,7 @@ class ConnectHandler(Handler[ConnectRequest]):
         return protocol.result(body)
 
     @staticmethod
-    def answer_session(session_key: str) -> bytes:
+    def answer_session(session_key: str) -> Reply:
         """The user of the session whose key came in the Cookie header Centrifugo forwards
         (proxy http_headers: Cookie); Django's auth checks it as for any request."""
         if not session_key:
@@ -106,7 +107,7 @@ class ConnectHandler(Handler[ConnectRequest]):
         return _anonymous()
 
 
-def _anonymous() -> bytes:
+def _anonymous() -> Reply:
     if settings.ALLOW_ANONYMOUS:
         return protocol.result({"user": ""})
     return protocol.disconnect(protocol.DISCONNECT_UNAUTHORIZED, "unauthorized")
@@ -129,7 +130,7 @@ class RefreshHandler(Handler[RefreshRequest]):
     kind = "refresh"
     blocking = True  # the session store
 
-    def handle(self, payload: RefreshRequest, call: Call) -> bytes:
+    def handle(self, payload: RefreshRequest, call: Call) -> Reply:
         meta = protocol.connection_meta(payload.meta)
         if meta.auth == "session" and meta.sid and _session_still_valid(meta.sid, payload.user):
             return protocol.result({"expire_at": int(time.time()) + settings.SESSION_CONNECTION_TTL})
@@ -165,7 +166,7 @@ class SubscribeHandler(Handler[SubscribeRequest]):
     request_type = SubscribeRequest
     kind = "subscribe"
 
-    def handle(self, payload: SubscribeRequest, call: Call) -> bytes:
+    def handle(self, payload: SubscribeRequest, call: Call) -> Reply:
         decision = _may_subscribe(payload, "subscribe denied")
         if not decision.allowed:
             return protocol.DENIED
@@ -194,7 +195,7 @@ class SubRefreshHandler(Handler[SubRefreshRequest]):
     request_type = SubRefreshRequest
     kind = "sub_refresh"
 
-    def handle(self, payload: SubRefreshRequest, call: Call) -> bytes:
+    def handle(self, payload: SubRefreshRequest, call: Call) -> Reply:
         if not _may_subscribe(payload, "sub_refresh expired").allowed:
             return _EXPIRED
         if not settings.SUBSCRIPTION_RECHECK_INTERVAL:
@@ -224,14 +225,14 @@ class PublishHandler(Handler[PublishRequest]):
     request_type = PublishRequest
     kind = "publish"
 
-    def handle(self, payload: PublishRequest, call: Call) -> bytes:
+    def handle(self, payload: PublishRequest, call: Call) -> Reply:
         try:
             data = _payload_bytes(payload)
         except BadPayload as exc:
             return exc.reply
         return _publish_reply(publication_accept(**_publication(payload, data)))
 
-    async def handle_async(self, payload: PublishRequest, call: Call) -> bytes:
+    async def handle_async(self, payload: PublishRequest, call: Call) -> Reply:
         try:
             data = _payload_bytes(payload)
         except BadPayload as exc:
@@ -245,7 +246,7 @@ _BAD_B64 = protocol.error(protocol.BAD_REQUEST, "b64data is not valid base64")
 class BadPayload(Exception):
     """A client's `b64data` that is refused before anything reads it; `reply` says why (107)."""
 
-    def __init__(self, reply: bytes) -> None:
+    def __init__(self, reply: Reply) -> None:
         super().__init__(reply)
         self.reply = reply
 
@@ -257,7 +258,7 @@ def _publication(payload: PublishRequest, data: bytes) -> Publication:
             "roles": _roles(payload.meta), "data": data, "binary": not is_json_text(data)}  # fmt: skip
 
 
-def _publish_reply(outcome: Accepted | Rejected) -> bytes:
+def _publish_reply(outcome: Accepted | Rejected) -> Reply:
     if isinstance(outcome, Rejected):
         return outcome.reply()
     body: dict[str, Any] = {"tags": outcome.tags()} if outcome.appended else {}
@@ -290,7 +291,7 @@ class RpcHandler(Handler[RpcRequest]):
     kind = "rpc"
     blocking = True  # history reads the streams through redis-py
 
-    def handle(self, payload: RpcRequest, call: Call) -> bytes:
+    def handle(self, payload: RpcRequest, call: Call) -> Reply:
         method = rpc.METHODS.get(payload.method)
         if method is None:
             return protocol.error(protocol.METHOD_NOT_FOUND, f"unknown method {payload.method!r}")

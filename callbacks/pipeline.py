@@ -6,8 +6,9 @@ callbacks.views, the event-loop transport in callbacks.fastpath):
 
 A transport reads the headers and the body its own way (the ASGI one within CALLBACK_MAX_BODY
 before reading) and hands here the secret, the body and a `Call`; a `Handler` gets the decoded,
-typed request struct and that `Call` (never a transport's request object) and returns the
-protocol's reply (callbacks.protocol builds it). The request id is the transport's to set (the
+typed request struct and that `Call` (never a transport's request object) and returns a
+`protocol.Reply`, which only protocol.result / error / disconnect make (mypy holds every handler to
+it). The request id is the transport's to set (the
 DRF path's RequestIdMiddleware, fastpath with `request_id_of`), capped alike at REQUEST_ID_MAX. Adding a proxy kind is
 one `Handler` subclass and one `proxy(...)` line in callbacks/urls.py: both transports read that
 routing table.
@@ -76,10 +77,10 @@ class Handler(Generic[P]):
         if "request_type" in cls.__dict__:
             cls.decode = staticmethod(msgspec.json.Decoder(cls.request_type).decode)
 
-    def handle(self, payload: P, call: Call) -> bytes:
+    def handle(self, payload: P, call: Call) -> protocol.Reply:
         raise NotImplementedError
 
-    async def handle_async(self, payload: P, call: Call) -> bytes:
+    async def handle_async(self, payload: P, call: Call) -> protocol.Reply:
         if self.blocking:
             return await run_blocking(self.handle, payload, call)
         return self.handle(payload, call)

@@ -7,7 +7,7 @@ stream stores — without a parse/re-serialise round trip.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NewType
 
 import msgspec
 
@@ -93,19 +93,25 @@ _encode = msgspec.json.Encoder().encode
 _decode_meta = msgspec.json.Decoder(ConnectionMeta).decode
 
 
-def result(body: dict[str, Any] | None = None) -> bytes:
-    return _encode({"result": body or {}})
+# What a handler answers: one of the protocol's three reply shapes, already encoded. Only the three
+# constructors below make one (mypy holds every handler to it), so a handler cannot answer bytes of
+# another shape; the transports send it as it is (no second encode on the hot path).
+Reply = NewType("Reply", bytes)
 
 
-def error(code: int, message: str, *, temporary: bool = False) -> bytes:
+def result(body: dict[str, Any] | None = None) -> Reply:
+    return Reply(_encode({"result": body or {}}))
+
+
+def error(code: int, message: str, *, temporary: bool = False) -> Reply:
     body: dict[str, Any] = {"code": code, "message": message}
     if temporary:
         body["temporary"] = True
-    return _encode({"error": body})
+    return Reply(_encode({"error": body}))
 
 
-def disconnect(code: int, reason: str) -> bytes:
-    return _encode({"disconnect": {"code": code, "reason": reason}})
+def disconnect(code: int, reason: str) -> Reply:
+    return Reply(_encode({"disconnect": {"code": code, "reason": reason}}))
 
 
 def encode(value: Any) -> bytes:

@@ -79,7 +79,7 @@ class Rejected:
     message: str
     temporary: bool = False
 
-    def reply(self) -> bytes:
+    def reply(self) -> protocol.Reply:
         return protocol.error(self.code, self.message, temporary=self.temporary)
 
 

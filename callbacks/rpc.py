@@ -42,7 +42,7 @@ class HistoryParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 _decode_history = msgspec.json.Decoder(HistoryParams).decode
 
 
-def history(*, user: str, roles: Sequence[str], data: bytes) -> bytes:
+def history(*, user: str, roles: Sequence[str], data: bytes) -> protocol.Reply:
     try:
         params = _decode_history(data or b"{}")
     except DECODE_ERRORS as exc:  # any bytes: binary RPC data, too deep, not UTF-8
@@ -63,4 +63,4 @@ def history(*, user: str, roles: Sequence[str], data: bytes) -> bytes:
     )
 
 
-METHODS: dict[str, Callable[..., bytes]] = {"history": history}
+METHODS: dict[str, Callable[..., protocol.Reply]] = {"history": history}

@@ -11,7 +11,7 @@ from django.urls import include, path
 from callbacks import protocol
 from callbacks.handlers import RpcHandler
 from callbacks.pipeline import Call, Handler
-from callbacks.protocol import RpcRequest, UserRequest
+from callbacks.protocol import Reply, RpcRequest, UserRequest
 from callbacks.urls import proxy
 from callbacks.views import CentrifugoProxyView
 from realtime.urls import urlpatterns as project_urlpatterns
@@ -27,7 +27,7 @@ class EchoHandler(Handler[EchoRequest]):
     kind = "echo"
     request_type = EchoRequest
 
-    def handle(self, payload: EchoRequest, call: Call) -> bytes:
+    def handle(self, payload: EchoRequest, call: Call) -> Reply:
         return protocol.result({"word": payload.word, "user": payload.user})
 
 
@@ -39,7 +39,7 @@ class ServerTimeRpc(Handler[RpcRequest]):
     blocking = True  # the shipped methods read the streams through redis-py
     shipped = RpcHandler()
 
-    def handle(self, payload: RpcRequest, call: Call) -> bytes:
+    def handle(self, payload: RpcRequest, call: Call) -> Reply:
         if payload.method == "server_time":
             return protocol.result({"data": {"unix": int(time.time())}})
         return self.shipped.handle(payload, call)
