@@ -30,7 +30,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from callbacks import pipeline, protocol
 from callbacks.server_api import api_key_problem
 from callbacks.views import CentrifugoProxyView
-from realtime.observability import flush_metrics, request_id
+from realtime.observability import flush_metrics, request_id, request_id_of
 from realtime.redis_async import close_async_redis
 from realtime.request_body import RETRY_AFTER, BodyRefused, declared_length, in_flight, limits, read_body
 from realtime.wsgi_bridge import shutdown_threads
@@ -127,7 +127,7 @@ class ProxyFastPath:
                 rid = value.decode("latin-1")
             elif name == b"cookie":
                 cookie = f"{cookie}; {value.decode('latin-1')}" if cookie else value.decode("latin-1")
-        token = request_id.set(pipeline.request_id_of(rid))
+        token = request_id.set(request_id_of(rid))
         try:
             client = scope.get("client")
             remote = client[0] if client else ""

@@ -9,7 +9,8 @@ before reading) and hands here the secret, the body and a `Call`; a `Handler` ge
 typed request struct and that `Call` (never a transport's request object) and returns a
 `protocol.Reply`, which only protocol.result / error / disconnect make (mypy holds every handler to
 it). The request id is the transport's to set (the
-DRF path's RequestIdMiddleware, fastpath with `request_id_of`), capped alike at REQUEST_ID_MAX. Adding a proxy kind is
+DRF path's RequestIdMiddleware and fastpath both through realtime.observability.request_id_of,
+one cap). Adding a proxy kind is
 one `Handler` subclass and one `proxy(...)` line in callbacks/urls.py: both transports read that
 routing table.
 """
@@ -33,7 +34,6 @@ from realtime.wsgi_bridge import run_blocking
 
 logger = logging.getLogger("callbacks")
 
-REQUEST_ID_MAX = 64  # characters of an incoming X-Request-Id kept (logs, the answer's header)
 NO_SECRET = protocol.error(protocol.BAD_REQUEST, "missing or wrong proxy secret")
 TOO_BIG = protocol.error(protocol.LIMIT_EXCEEDED, "request body too large")
 INTERNAL = protocol.error(100, "internal error")
@@ -120,11 +120,6 @@ def refused(handler: Handler[Any], started: float, status: int, reply: bytes) ->
     """A call refused before its body was decoded (no secret, too large, busy), counted."""
     observe_callback(handler.kind, started, reply, status)
     return status, reply
-
-
-def request_id_of(header: str) -> str | None:
-    """The request id kept from an incoming X-Request-Id (None: make one when something logs)."""
-    return header[:REQUEST_ID_MAX] if header else None
 
 
 def answer(handler: Handler[Any], body: bytes, call: Call, *, started: float) -> tuple[int, bytes]:

@@ -160,6 +160,13 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 # --- request ids for logs ---------------------------------------------------------------------
 # "" outside any request (start-up, the rules watcher); None inside one until an id is needed.
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default="")
+REQUEST_ID_MAX = 64  # characters of an incoming X-Request-Id kept (logs, the answer's header)
+
+
+def request_id_of(header: str) -> str | None:
+    """The request id kept from an incoming X-Request-Id (None: make one when something logs).
+    Every transport's one cap: the DRF path's RequestIdMiddleware and the event-loop transport."""
+    return header[:REQUEST_ID_MAX] if header else None
 
 
 def current_request_id() -> str:
@@ -179,8 +186,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.META.get("HTTP_X_REQUEST_ID")
-        token = request_id.set(incoming[:64] if incoming else None)
+        token = request_id.set(request_id_of(request.META.get("HTTP_X_REQUEST_ID", "")))
         try:
             response = self.get_response(request)
             value = request_id.get()

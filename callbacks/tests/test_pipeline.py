@@ -14,9 +14,10 @@ from django.test import Client, override_settings
 from django.urls import clear_url_caches
 
 from callbacks.handlers import ConnectHandler
-from callbacks.pipeline import REQUEST_ID_MAX, Call
+from callbacks.pipeline import Call
 from callbacks.protocol import ConnectRequest
 from callbacks.tests.conftest import BASE
+from realtime.observability import REQUEST_ID_MAX
 from tests.support.asgi import asgi_request, in_test_thread
 
 pytestmark = pytest.mark.django_db
