@@ -102,16 +102,6 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     )
 
 
-def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
-    value = config.raw(name, secret=False)
-    return default if value is None else _django(lambda: config.parse_float(name, value, minimum=minimum))
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    value = config.raw(name, secret=False)
-    return list(default) if value is None or not value.strip() else config.parse_list(value)
-
-
 def database_from_url(name: str, url: str, *, base_dir: Path) -> dict[str, object]:
     """Django DATABASES['default'] from a postgres:// or sqlite:/// URL."""
     parts = urlsplit(url)
