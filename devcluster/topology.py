@@ -117,8 +117,7 @@ class Cluster:
             "CENTRIFUGO_ENGINE": "redis",
             "VAR_DIR": str(self.var_dir / f"centrifugo-{index + 1}"),
             "CENTRIFUGO_PORT": str(self.ports.nodes[index]),
-            # Loopback only: centrifugo/run.sh does not map BIND_ADDRESS, so Centrifugo would listen on
-            # every interface; its own variable still passes through run.sh.
+            # Docker's DNS spreads a node's callbacks over the replicas; here node i calls replica i.
             "CALLBACK_URL": self.callback_url(self.replica_of_node(index)),
         }
 
