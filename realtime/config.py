@@ -115,9 +115,19 @@ SETTINGS: tuple[Setting, ...] = (
        "URL's query parameters are libpq's, handed to psycopg (e.g. `?sslmode=require&connect_timeout=5`); "
        "an unknown name, a bad `sslmode` or a repeated one stops start-up, a sqlite URL takes none",
        "storage", doc_default="`sqlite:///$VAR_DIR/db.sqlite3`"),
-    _S("REDIS_URL", "str", "redis://127.0.0.1:6379", "Redis for streams, cache and sessions: "
-       "`redis://[user:password@]host:port/db`, `rediss://` (TLS) or `unix:///path?db=N`. Unset for "
-       "`make run`: a local Redis is started on `REDIS_PORT`", "storage"),
+    _S("REDIS_URL", "str", "redis://127.0.0.1:6379", "Redis for streams, cache, sessions and (unless "
+       "`CENTRIFUGO_REDIS_URL`) Centrifugo's engine, in Centrifugo's forms: one server "
+       "`redis://[user:password@]host:port[/db]` (`rediss://` TLS, `unix:///path?db=N`); Sentinel "
+       "`redis+sentinel://[user:password@]host:26379[/db]?sentinel_master_name=NAME&addr=host2:26379` "
+       "(`sentinel_user`, `sentinel_password`; `rediss+sentinel://` TLS); Redis Cluster "
+       "`redis+cluster://[user:password@]host:7000?addr=host2:7001&addr=host3:7002` (`rediss+cluster://` "
+       "TLS). Unset for `make run`: a local Redis is started on `REDIS_PORT`", "storage"),
+    _S("REDIS_ACK", "choice", "local", "when a publish is acknowledged: `local` once the Redis master "
+       "has the entry (its AOF fsync follows within a second), `replicated` once `REDIS_ACK_REPLICAS` "
+       "replicas have it too (Redis `WAIT`), else a temporary error; see Durability", "storage",
+       choices=("local", "replicated")),
+    _S("REDIS_ACK_REPLICAS", "int", "1", "replicas that must hold an entry before a publish is "
+       "acknowledged with `REDIS_ACK=replicated`", "storage", minimum=1),
     _S("REDIS_PORT", "int", "6379", "port of the local Redis `make run` starts when `REDIS_URL` is unset",
        "storage", minimum=1, maximum=65535),
     _S("REDIS_APPENDFSYNC", "choice", "everysec", "AOF fsync of that local Redis: `always` is strict",

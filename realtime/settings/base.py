@@ -7,6 +7,9 @@ import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
+from realtime import redis_url
 from realtime.env import (
     database_from_url,
     setting_bool,
@@ -84,6 +87,15 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = setting_str("REDIS_URL")
+try:
+    # One server, Sentinel or Cluster (realtime.redis_url): every Redis client builds from this.
+    REDIS_LOCATION = redis_url.parse(REDIS_URL)
+except redis_url.RedisUrlError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+# When a publish is acknowledged: "local" (the master has it) or "replicated" (WAIT for
+# REDIS_ACK_REPLICAS replicas within the Redis deadline, else a temporary error).
+REDIS_ACK = setting_str("REDIS_ACK")
+REDIS_ACK_REPLICAS = setting_int("REDIS_ACK_REPLICAS")
 # Fail fast: Centrifugo gives each proxy call 1 s, so a stalled Redis must surface as a temporary
 # error well inside that budget instead of as a proxy timeout.
 REDIS_SOCKET_TIMEOUT = setting_float("REDIS_SOCKET_TIMEOUT")
