@@ -33,6 +33,7 @@ import msgspec
 import redis
 from django.utils.module_loading import import_string
 
+from realtime.redis import Client
 from streams.reader import Message, message_from_entry
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class GroupConsumer:
     def __init__(
         self,
         *,
-        client: redis.Redis,
+        client: Client,
         group: str,
         consumer: str,
         keys: Callable[[], Sequence[str]],

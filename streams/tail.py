@@ -11,13 +11,12 @@ from collections.abc import Iterator, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
-import redis
-
+from realtime.redis import Client
 from streams.display import message_time, preview
 from streams.reader import Message, entry_order, message_from_entry
 
 
-def start_positions(client: redis.Redis, keys: Sequence[str], since: str | None) -> dict[str, str]:
+def start_positions(client: Client, keys: Sequence[str], since: str | None) -> dict[str, str]:
     """Per key, the id to read after: `since`, else the newest entry (0-0 for an empty key)."""
     if since is not None:
         return dict.fromkeys(keys, since)
@@ -41,9 +40,7 @@ def format_line(message: Message) -> str:
 
 
 class Tail:
-    def __init__(
-        self, *, client: redis.Redis, positions: dict[str, str], pattern: str = "*", block_ms: int = 500
-    ) -> None:
+    def __init__(self, *, client: Client, positions: dict[str, str], pattern: str = "*", block_ms: int = 500) -> None:
         self._client = client
         self._positions = dict(positions)
         self._pattern = pattern
