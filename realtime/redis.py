@@ -125,3 +125,16 @@ def reset_redis() -> None:
         if _client is not None:
             _client.close()
         _client = None
+
+
+def node_for_key(client: Client, key: str, asking: tuple[str, int] | None = None) -> tuple[redis.Redis, str]:
+    """A plain client on the server that holds `key` and its host:port: what a command that must
+    share a connection with the write (WAIT) is sent on. In a Cluster the slot's master from the
+    client's slot map (`asking`: the node an ASK redirect named instead); otherwise the client
+    itself (a Sentinel client's connections go to the current master)."""
+    if not isinstance(client, RedisCluster):
+        return client, location().where
+    node = client.get_node(host=asking[0], port=asking[1]) if asking else client.get_node_from_key(key)  # type: ignore[no-untyped-call]
+    if node is None and asking:
+        node = ClusterNode(*asking)  # type: ignore[no-untyped-call]
+    return client.get_redis_connection(node), node.name
