@@ -1,4 +1,5 @@
-"""Following the log live (`manage.py stream_tail`): XREAD BLOCK over every partition key at once.
+"""Following the log live (`manage.py stream_tail`): XREAD BLOCK over every partition key at once
+(on a Redis Cluster: streams.multiread).
 
 Starting "at the end" resolves each key's newest id once, up front, instead of passing `$` on every
 read: `$` means "newest when this call arrives", so an entry written between two reads to a key the
@@ -9,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from fnmatch import fnmatchcase
-from typing import Any
 
 from realtime.redis import Client
 from streams.display import message_time, preview
+from streams.multiread import read_streams
 from streams.reader import Message, entry_order, message_from_entry
 
 
@@ -54,9 +55,9 @@ class Tail:
     def follow(self) -> Iterator[Message]:
         """Messages whose channel matches the pattern, in entry-id order within each read."""
         while not self._stopping:
-            reply: Any = self._client.xread(self._positions, count=100, block=self._block_ms)  # type: ignore[arg-type]
+            reply = read_streams(self._client, self._positions, count=100, block_ms=self._block_ms)
             batch: list[Message] = []
-            for raw_key, entries in reply or ():
+            for raw_key, entries in reply:
                 key = raw_key.decode()
                 for entry_id, fields in entries:
                     batch.append(message_from_entry(key, entry_id, fields))
