@@ -7,14 +7,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import redis
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from callbacks.protocol import encode
-from realtime.redis import location
+from realtime.redis import REDIS_ERRORS, location
 from realtime.redis_health import RedisDown, check_redis
+
+_FAILURES: tuple[type[Exception], ...] = (DatabaseError, *REDIS_ERRORS)
 
 
 def _check_database() -> dict[str, Any]:
@@ -37,7 +38,7 @@ def health(request: HttpRequest) -> HttpResponse:
             detail = check()
         except RedisDown as exc:
             checks[name] = {"ok": False, "error": str(exc), **about, **exc.detail}
-        except (DatabaseError, redis.RedisError) as exc:
+        except _FAILURES as exc:
             checks[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}", **about}
         else:
             checks[name] = {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 2), **about, **detail}

@@ -9,7 +9,7 @@ import redis
 from django.conf import settings
 from redis.cluster import RedisCluster
 
-from realtime.redis import get_redis, location, no_retry
+from realtime.redis import REDIS_ERRORS, get_redis, location, no_retry
 from realtime.redis_url import RedisLocation
 
 
@@ -50,7 +50,7 @@ def _check_sentinel(where: RedisLocation) -> dict[str, Any]:
         )  # fmt: skip
         try:
             address = sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", where.master_name)  # type: ignore[no-untyped-call]
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             sentinels_down[f"{host}:{port}"] = _failure(exc)
             continue
         finally:
@@ -64,7 +64,7 @@ def _check_sentinel(where: RedisLocation) -> dict[str, Any]:
         raise RedisDown(f"the sentinels know no master named {where.master_name!r}", detail)
     try:
         get_redis().ping()
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise RedisDown(f"master {master} does not answer ({_failure(exc)})", detail) from exc
     return detail
 
@@ -83,7 +83,7 @@ def _check_cluster(client: RedisCluster) -> dict[str, Any]:
                 info: Any = client.cluster_info(target_nodes=node)
                 state = str(info.get("cluster_state", "?"))
             masters[node.name] = "ok"
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             masters[node.name] = _failure(exc)
     detail: dict[str, Any] = {"masters": masters, "cluster_state": state}
     down = [name for name, status in masters.items() if status != "ok"]
