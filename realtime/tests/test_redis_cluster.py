@@ -185,7 +185,9 @@ def test_issue11_item2_writer_script_and_rate_limit_on_the_cluster(fresh: Cluste
     """The append script (retention: one key; idempotency: two keys in one slot) and INCR+EXPIRE,
     routed by key; NOSCRIPT on a master that never saw the script loads it there."""
     settings.REDIS_URL = fresh.url
-    aged = StreamTarget("chat", 5, None, True, 3600)
+    for master in fresh.masters():
+        node(fresh, master["port"]).script_flush()  # every master answers NOSCRIPT first
+    aged = StreamTarget("chat", 5, None, True, None, max_age_seconds=3600)
     key = PublicationKey.of(user="u", client="c", channel="chat:1", key="k1", data=b"{}", binary=False)
 
     async def body() -> list[Any]:
