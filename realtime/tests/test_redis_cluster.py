@@ -256,3 +256,102 @@ def test_issue11_item2_get_async_redis_follows_a_cluster_url(fresh: ClusterRedis
 
     assert asyncio.run(body())
     assert node(fresh, owner(fresh, key_slot(b"x"))).xlen("t:stream:{x}") == 1
+
+
+def test_issue11_item2_tryagain_on_a_half_migrated_slot_is_sent_again_within_the_deadline(
+    fresh: ClusterRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The idempotent append touches two keys of one slot. While the stream has moved and its
+    idempotency key has not, the source answers TRYAGAIN (nothing executed); once both have moved,
+    the command goes to the target with ASKING. One entry, stored once."""
+    redirects: list[str] = []
+    original = PipelinedCluster._redirected
+
+    async def spy(self: PipelinedCluster, args: tuple[object, ...], slot: int, reply: Any) -> Any:
+        redirects.append(str(reply).split()[0])
+        return await original(self, args, slot, reply)
+
+    monkeypatch.setattr(PipelinedCluster, "_redirected", spy)
+    asked: list[int] = []
+    asking = PipelinedCluster._asking
+
+    async def asking_spy(self: PipelinedCluster, target_node: Any, args: tuple[object, ...]) -> Any:
+        asked.append(target_node.endpoint.port)
+        return await asking(self, target_node, args)
+
+    monkeypatch.setattr(PipelinedCluster, "_asking", asking_spy)
+    source, target = (n["port"] for n in fresh.masters()[:2])
+    stream = key_in(slots_of(fresh, source))
+    tag = stream[stream.index("{") : stream.index("}") + 1]
+    idem = f"t:idem:{tag}"
+    slot = key_slot(stream.encode())
+    script = "redis.call('SET', KEYS[2], 'x') return redis.call('XADD', KEYS[1], '*', 'n', ARGV[1])"
+    sha = node(fresh, source).script_load(script)
+    node(fresh, target).script_load(script)
+    node(fresh, source).set(idem, "seed")
+    node(fresh, source).xadd(stream, {"n": "seed"})
+    ids = {n["port"]: n["id"] for n in fresh.nodes()}
+
+    async def body() -> Any:
+        client = client_for(fresh)
+        try:
+            await client.execute("XLEN", stream)  # the map is loaded
+            node(fresh, target).execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source])
+            node(fresh, source).execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target])
+            node(fresh, source).execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", stream)
+            write = asyncio.ensure_future(client.execute("EVALSHA", sha, 2, stream, idem, "1"))
+            await asyncio.sleep(0.05)  # TRYAGAIN meanwhile (one key here, one there)
+            assert not write.done()
+            node(fresh, source).execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", idem)
+            return await write
+        finally:
+            await client.close()
+
+    try:
+        entry_id = asyncio.run(body())
+    finally:
+        _finish_migration(fresh, slot, target)
+    assert redirects == ["TRYAGAIN"]  # then ASK, within the same call
+    assert asked == [target]
+    assert [e[0] for e in node(fresh, target).xrange(stream)][-1] == entry_id
+    assert node(fresh, target).xlen(stream) == 2  # the seed and this write, once
+
+
+def test_issue11_item2_a_killed_master_is_unavailable_then_its_replica_takes_writes(tmp_path: Path) -> None:
+    """kill -9 of a master: writes for its slots fail with RedisUnavailable (never a false ok)
+    until the cluster promotes its replica; the client finds the new owner by itself."""
+    cluster = ClusterRedis(tmp_path / "cluster")
+    cluster.start()
+    try:
+        master = cluster.masters()[0]["port"]
+        key = key_in(slots_of(cluster, master))
+        acknowledged: list[bytes] = []
+        refused = 0
+
+        async def body() -> float:
+            nonlocal refused
+            client = client_for(cluster)
+            loop = asyncio.get_running_loop()
+            try:
+                acknowledged.append(await client.execute("XADD", key, "*", "n", "before"))
+                cluster.servers[cluster.ports.index(master)].kill()
+                killed = loop.time()
+                while loop.time() < killed + 20:
+                    try:
+                        acknowledged.append(await client.execute("XADD", key, "*", "n", "after"))
+                        return loop.time() - killed
+                    except RedisUnavailable:
+                        refused += 1
+                        await asyncio.sleep(0.1)
+                raise AssertionError(f"writes did not resume within 20 s ({refused} refused)")
+            finally:
+                await client.close()
+
+        took = asyncio.run(body())
+        assert refused > 0
+        assert took < 10  # node timeout 2 s, then the election
+        new_owner = owner(cluster, key_slot(key.encode()))
+        assert new_owner != master
+        assert [e[0] for e in node(cluster, new_owner).xrange(key)] == acknowledged
+    finally:
+        cluster.stop()
