@@ -35,10 +35,10 @@ from realtime.redis import REDIS_ERRORS, REDIS_UNAVAILABLE, Client, get_redis, n
 from realtime.redis_async import RedisReplyError, RedisUnavailable, get_async_redis
 from streams.idempotency import PublicationKey
 
-# KEYS[1] stream, KEYS[2] the idempotency key when there is one (streams.idempotency: one
+# KEYS[1] stream, KEYS[2] the idempotency key, when there is one (streams.idempotency: one
 # publisher's key on one channel, never shared with another publisher). Without one the script
-# gets one key: an empty second key would hash to slot 0, and a Redis Cluster refuses keys of
-# different slots in one script (CROSSSLOT).
+# gets one key: an empty KEYS[2] would be a key in slot 0, and Redis Cluster refuses a script
+# whose keys are in different slots (CROSSSLOT).
 # ARGV[1] max length (0: none), ARGV[2] min id by age ("": none), ARGV[3] idempotency TTL seconds,
 # ARGV[4] the data digest ("" without a key), ARGV[5..] field/value pairs.
 # The idempotency key holds "<data digest> <entry id>".
@@ -265,7 +265,12 @@ async def stream_append_async(
     binary: bool = False,
 ) -> Appended:
     """Store one publication on the event loop (the proxy fast path): the same command, sent on
-    the worker's auto-pipelined connection (realtime.redis_async)."""
+    the worker's auto-pipelined connection (realtime.redis_async; in a Cluster, the connection to
+    the master that owns the partition's slot).
+
+    StreamUnavailable also when REDIS_ACK=replicated and WAIT did not confirm REDIS_ACK_REPLICAS
+    replicas in time (NotReplicated): the entry is on the master, so the publisher's retry stores
+    it once only with the same idempotency key."""
     write = _append_command(
         target=target, channel=channel, user=user, client=client, data=data, idempotency=idempotency, binary=binary
     )
@@ -275,8 +280,8 @@ async def stream_append_async(
         if isinstance(reply, RedisReplyError):
             if not write.scripted or not str(reply).startswith("NOSCRIPT"):
                 raise reply
-            # A restarted or new Redis: load the script once, then run it.
-            await redis_client.execute("SCRIPT", "LOAD", _APPEND)
+            # A restarted or new Redis (in a Cluster: this master): load the script, then run it.
+            await redis_client.load_script(_APPEND, key=write.key)
             reply = await redis_client.execute(*write.command)
     except (RedisUnavailable, RedisReplyError) as exc:
         raise StreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
