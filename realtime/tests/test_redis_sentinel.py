@@ -134,3 +134,44 @@ def test_issue11_item2_writes_resume_after_the_master_is_killed(sentinel: Sentin
     )
     if ack == "replicated":
         assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged writes are not on the new master"
+
+
+def test_issue11_item2_a_demoted_master_fails_writes_and_is_not_trusted_again(
+    sentinel: SentinelRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server the client writes to becomes a replica behind the sentinels' back (REPLICAOF by
+    hand, no client kill): the next write's -READONLY is a RedisUnavailable and drops the
+    connection; the sentinels still name that server, and ROLE says it is not a master, so it is
+    refused rather than written to; 20 concurrent callers share one discovery."""
+    asked: list[int] = []
+    original = PipelinedSentinel._ask_sentinels
+
+    async def counting(self: PipelinedSentinel) -> tuple[str, int]:
+        asked.append(1)
+        return await original(self)
+
+    monkeypatch.setattr(PipelinedSentinel, "_ask_sentinels", counting)
+    master = sentinel.master.client()
+
+    async def body() -> tuple[Any, Any, Any]:
+        client = client_for(sentinel)
+        try:
+            await asyncio.gather(*(client.execute("XADD", "s", "*", "n", i) for i in range(20)))
+            master.execute_command("REPLICAOF", "127.0.0.1", sentinel.replica.port)
+            try:
+                readonly = await asyncio.gather(client.execute("XADD", "s", "*", "n", "x"), return_exceptions=True)
+                refused = await asyncio.gather(client.execute("XADD", "s", "*", "n", "y"), return_exceptions=True)
+            finally:
+                master.execute_command("REPLICAOF", "NO", "ONE")
+            again = await asyncio.gather(*(client.execute("XADD", "s", "*", "n", i) for i in range(20)))
+            return readonly[0], refused[0], again
+        finally:
+            await client.close()
+
+    readonly, refused, again = asyncio.run(body())
+    assert isinstance(readonly, RedisUnavailable)
+    assert "cannot take writes: READONLY" in str(readonly)
+    assert isinstance(refused, RedisUnavailable)
+    assert "answers ROLE b'slave'" in str(refused)
+    assert len(again) == 20
+    assert asked == [1, 1, 1]  # first connect, the refused one, then one for 20 concurrent writers
