@@ -100,6 +100,11 @@ class _Endpoint:
         return commands
 
 
+def wait_ms(timeout: float) -> int:
+    """WAIT's timeout for a socket timeout of `timeout` seconds (see _Connection)."""
+    return max(10, int(timeout * 800) - 100)
+
+
 class _Held:
     """REDIS_ACK=replicated: a write's reply, kept until the WAIT after it answers. It stands in
     the connection's `waiting` queue where a future would (the same four methods)."""
@@ -171,10 +176,12 @@ class _Connection(asyncio.Protocol):
         self.outbox: list[bytes] = []
         self.watchdog: asyncio.TimerHandle | None = None
         self.closed = False
-        # REDIS_ACK=replicated: WAIT after each flush that carries writes, below the socket timeout
-        # so that its own reply comes back in time (REDIS_ACK_REPLICAS; 0: local, no WAIT).
+        # REDIS_ACK=replicated: WAIT after each flush that carries writes (REDIS_ACK_REPLICAS; 0:
+        # local, no WAIT), its timeout below the socket timeout so that its own reply comes back
+        # in time: 80 % of it less 100 ms, because Redis times WAIT out on its 10 Hz clock
+        # (`WAIT 1 200` with a stalled replica answered after 213-277 ms here).
         self.replicas = replicas
-        self.wait_command = _pack(("WAIT", replicas, max(1, int(timeout * 800)))) if replicas else b""
+        self.wait_command = _pack(("WAIT", replicas, wait_ms(timeout))) if replicas else b""
         self.held: list[_Held] = []
         # Error replies that mean "this server cannot take writes any more" (a demoted master):
         # that command fails as RedisUnavailable and the connection is dropped, so the next
