@@ -23,7 +23,10 @@ failover) or a `PipelinedCluster` (realtime.redis_cluster: one such connection p
 command routed by its key's slot, MOVED/ASK followed). With REDIS_ACK=replicated, every flush that
 carries a write ends with one `WAIT <replicas> <ms>` on the same connection, and the writes'
 callers get their replies only once WAIT says enough replicas have them; otherwise `NotReplicated`
-(a RedisUnavailable: the entry exists on the master and may survive, or not).
+(a RedisUnavailable: the entry exists on the master and may survive, or not). While a replica
+stalls, each WAIT blocks the connection for its whole timeout and the flushes behind it queue (Redis
+runs a blocked client's next commands after it): under steady traffic most writes then end as
+"did not answer" and the connection is opened again — a 1503 either way, never a false ok.
 
 Why hand-written rather than a maintained client (redis-py's asyncio Redis/RedisCluster/Sentinel,
 coredis): `python -m bench.redis_clients` (bench/RESULTS.md, "Redis clients for the event loop")
