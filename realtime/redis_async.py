@@ -23,7 +23,10 @@ failover) or a `PipelinedCluster` (realtime.redis_cluster: one such connection p
 command routed by its key's slot, MOVED/ASK followed). With REDIS_ACK=replicated, every flush that
 carries a write ends with one `WAIT <replicas> <ms>` on the same connection, and the writes'
 callers get their replies only once WAIT says enough replicas have them; otherwise `NotReplicated`
-(a RedisUnavailable: the entry exists on the master and may survive, or not).
+(a RedisUnavailable: the entry exists on the master and may survive, or not). While a replica
+stalls, each WAIT blocks the connection for its whole timeout and the flushes behind it queue (Redis
+runs a blocked client's next commands after it): under steady traffic most writes then end as
+"did not answer" and the connection is opened again — a 1503 either way, never a false ok.
 
 Why hand-written rather than a maintained client (redis-py's asyncio Redis/RedisCluster/Sentinel,
 coredis): `python -m bench.redis_clients` (bench/RESULTS.md, "Redis clients for the event loop")
@@ -100,6 +103,15 @@ class _Endpoint:
         return commands
 
 
+def wait_ms(timeout: float) -> int:
+    """WAIT's timeout for a socket timeout of `timeout` seconds (see _Connection)."""
+    return max(10, int(timeout * 800) - 100)
+
+
+# After a failed connect, the next attempt waits this long (seconds).
+RECONNECT_AFTER = 0.1
+
+
 class _Held:
     """REDIS_ACK=replicated: a write's reply, kept until the WAIT after it answers. It stands in
     the connection's `waiting` queue where a future would (the same four methods)."""
@@ -171,10 +183,12 @@ class _Connection(asyncio.Protocol):
         self.outbox: list[bytes] = []
         self.watchdog: asyncio.TimerHandle | None = None
         self.closed = False
-        # REDIS_ACK=replicated: WAIT after each flush that carries writes, below the socket timeout
-        # so that its own reply comes back in time (REDIS_ACK_REPLICAS; 0: local, no WAIT).
+        # REDIS_ACK=replicated: WAIT after each flush that carries writes (REDIS_ACK_REPLICAS; 0:
+        # local, no WAIT), its timeout below the socket timeout so that its own reply comes back
+        # in time: 80 % of it less 100 ms, because Redis times WAIT out on its 10 Hz clock
+        # (`WAIT 1 200` with a stalled replica answered after 213-277 ms here).
         self.replicas = replicas
-        self.wait_command = _pack(("WAIT", replicas, max(1, int(timeout * 800)))) if replicas else b""
+        self.wait_command = _pack(("WAIT", replicas, wait_ms(timeout))) if replicas else b""
         self.held: list[_Held] = []
         # Error replies that mean "this server cannot take writes any more" (a demoted master):
         # that command fails as RedisUnavailable and the connection is dropped, so the next
@@ -301,6 +315,8 @@ class PipelinedRedis:
         self.ack_replicas = ack_replicas
         self._connection: _Connection | None = None
         self._connecting: asyncio.Future[_Connection] | None = None
+        self._failure = ""  # the last failed attempt's error, repeated until _failed_until
+        self._failed_until = 0.0
 
     @property
     def where(self) -> str:
@@ -367,16 +383,26 @@ class PipelinedRedis:
                 connection.transport.close()
 
     async def _connect(self) -> _Connection:
-        # Concurrent callers share one attempt: during an outage, one connect per moment, not per request.
+        # Concurrent callers share one attempt, and after a failed one the next waits RECONNECT_AFTER
+        # (its callers get the same error meanwhile): during an outage or a failover, a few
+        # connects (or sentinel queries) per second, not one per request.
         if self._connecting is None:
+            if self._failure and asyncio.get_running_loop().time() < self._failed_until:
+                raise RedisUnavailable(self._failure)
             self._connecting = asyncio.ensure_future(self._open())
             self._connecting.add_done_callback(self._connected)
         return await asyncio.shield(self._connecting)
 
     def _connected(self, attempt: asyncio.Future[_Connection]) -> None:
         self._connecting = None
-        if not attempt.cancelled() and attempt.exception() is None:
-            self._connection = attempt.result()
+        if attempt.cancelled():
+            return
+        failure = attempt.exception()
+        if failure is None:
+            self._connection, self._failure = attempt.result(), ""
+        else:
+            self._failure = str(failure)
+            self._failed_until = asyncio.get_running_loop().time() + RECONNECT_AFTER
 
     async def _open(self) -> _Connection:
         return await open_connection(

@@ -135,3 +135,31 @@ def test_issue11_item3_an_error_reply_stays_the_answer_when_wait_fails(pair: tup
     assert isinstance(wrong, RedisReplyError)
     assert str(wrong).startswith("WRONGTYPE")
     assert isinstance(unconfirmed, NotReplicated)
+
+
+def test_issue11_item3_wait_answers_inside_the_socket_timeout(pair: tuple[int, Process]) -> None:
+    """With the default REDIS_SOCKET_TIMEOUT (0.25 s) and a stalled replica, WAIT itself must
+    answer before the client's deadline (Redis times it out on a 10 Hz clock): each write gets
+    NotReplicated, and the connection stays up for the commands behind it."""
+    port, replica = pair
+
+    async def body() -> tuple[list[Any], bool]:
+        c = PipelinedRedis(f"redis://:s3cret@127.0.0.1:{port}/0", timeout=0.25, ack_replicas=1)
+        try:
+            await c.execute("PING")
+            connection = c._connection
+            os.kill(replica.popen.pid, signal.SIGSTOP)
+            try:
+                results = [
+                    (await asyncio.gather(c.execute("XADD", "s", "*", "n", i), return_exceptions=True))[0]
+                    for i in range(6)
+                ]
+            finally:
+                os.kill(replica.popen.pid, signal.SIGCONT)
+            return results, c._connection is connection and not connection.closed
+        finally:
+            await c.close()
+
+    results, same_connection = asyncio.run(body())
+    assert [type(r).__name__ for r in results] == ["NotReplicated"] * 6, [str(r) for r in results]
+    assert same_connection
