@@ -20,6 +20,7 @@ first entry id, the same key with other data is refused (IdempotencyKeyReused).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from dataclasses import dataclass
@@ -27,22 +28,25 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from redis.exceptions import NoScriptError
+from redis.cluster import RedisCluster
+from redis.exceptions import AskError, MovedError, NoScriptError, TryAgainError
 
 from partitions.rules import StreamTarget
-from realtime.redis import get_redis
+from realtime.redis import Client, get_redis, node_for_key
 from realtime.redis_async import RedisReplyError, RedisUnavailable, get_async_redis
 from streams.idempotency import PublicationKey
 
-# KEYS[1] stream, KEYS[2] idempotency key or "" (streams.idempotency: one publisher's key on one
-# channel, never shared with another publisher).
+# KEYS[1] stream, KEYS[2] the idempotency key, when there is one (streams.idempotency: one
+# publisher's key on one channel, never shared with another publisher). Without one the script
+# gets one key: an empty KEYS[2] would be a key in slot 0, and Redis Cluster refuses a script
+# whose keys are in different slots (CROSSSLOT).
 # ARGV[1] max length (0: none), ARGV[2] min id by age ("": none), ARGV[3] idempotency TTL seconds,
 # ARGV[4] the data digest ("" without a key), ARGV[5..] field/value pairs.
 # The idempotency key holds "<data digest> <entry id>".
 # Returns {1, id} for a new entry, {0, id} when the key already stored this data, {2, ""} when
 # the key already stored OTHER data (a reused key: nothing is written).
 _APPEND = """
-if KEYS[2] ~= '' then
+if KEYS[2] then
   local seen = redis.call('GET', KEYS[2])
   if seen then
     local n = string.len(ARGV[4])
@@ -59,7 +63,7 @@ end
 if ARGV[2] ~= '' then
   redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[2])
 end
-if KEYS[2] ~= '' then
+if KEYS[2] then
   redis.call('SET', KEYS[2], ARGV[4] .. ' ' .. id, 'EX', ARGV[3])
 end
 return {1, id}
@@ -142,12 +146,13 @@ def _append_command(
         trim = ("MAXLEN", "~", target.max_length) if target.max_length else ()
         return _Append(key, ("XADD", key, *trim, "*", *fields), scripted=False)
     min_id = f"{now_ms - target.max_age_seconds * 1000}-0" if target.max_age_seconds else ""
-    idem_key, digest = "", ""
+    keys: tuple[str, ...] = (key,)
+    digest = ""
     if idempotency is not None:
-        idem_key = idempotency_key(target.stream, target.partition, idempotency.scope)
+        keys = (key, idempotency_key(target.stream, target.partition, idempotency.scope))
         digest = idempotency.data_digest
     command = (
-        "EVALSHA", _APPEND_SHA, 2, key, idem_key, target.max_length or 0, min_id, settings.IDEMPOTENCY_WINDOW, digest
+        "EVALSHA", _APPEND_SHA, len(keys), *keys, target.max_length or 0, min_id, settings.IDEMPOTENCY_WINDOW, digest
     )  # fmt: skip
     return _Append(key, (*command, *fields), scripted=True)
 
@@ -164,22 +169,90 @@ def stream_append(
 ) -> Appended:
     """Store one publication (blocking, redis-py): the server API and management commands.
     Raises StreamUnavailable (not confirmed: it may still have been written) or
-    IdempotencyKeyReused."""
+    IdempotencyKeyReused. With REDIS_ACK=replicated, confirmed means WAIT counted
+    REDIS_ACK_REPLICAS replicas holding it."""
     write = _append_command(
         target=target, channel=channel, user=user, client=client, data=data, idempotency=idempotency, binary=binary
     )
     redis_client = get_redis()
     try:
-        try:
-            # redis-py's public command call. The client makes no silent retries (realtime.redis):
-            # a retried XADD whose first attempt landed would store the message twice.
-            reply = redis_client.execute_command(*write.command)  # type: ignore[no-untyped-call]
-        except NoScriptError:  # a restarted or new Redis: load the script once, then run it
-            redis_client.execute_command("SCRIPT", "LOAD", _APPEND)  # type: ignore[no-untyped-call]
-            reply = redis_client.execute_command(*write.command)  # type: ignore[no-untyped-call]
+        if settings.REDIS_ACK == "replicated":
+            reply = _append_replicated(redis_client, write)
+        else:
+            try:
+                # redis-py's public command call. The client makes no silent retries (realtime.redis):
+                # a retried XADD whose first attempt landed would store the message twice.
+                reply = redis_client.execute_command(*write.command)  # type: ignore[no-untyped-call]
+            except NoScriptError:  # a restarted or new Redis: load the script once, then run it
+                redis_client.execute_command("SCRIPT", "LOAD", _APPEND)  # type: ignore[no-untyped-call]
+                reply = redis_client.execute_command(*write.command)  # type: ignore[no-untyped-call]
     except redis.RedisError as exc:
         raise StreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
     return write.appended(reply)
+
+
+def wait_timeout_ms() -> int:
+    """WAIT's deadline: well inside the socket timeout, so Redis answers "n replicas" before the
+    read times out (a timeout would leave "was it replicated?" unanswered). Redis checks blocked
+    clients' deadlines at its `hz` (10/s by default): a WAIT of 200 ms measured 215-300 ms here, so
+    40% of REDIS_SOCKET_TIMEOUT (100 ms of 250) leaves the 100 ms that lag needs."""
+    return max(1, int(settings.REDIS_SOCKET_TIMEOUT * 400))
+
+
+def _append_replicated(redis_client: Client, write: _Append) -> Any:
+    """The write and `WAIT replicas timeout` in one pipeline on ONE connection, to the master that
+    owns the key (WAIT counts the replicas that have this connection's writes). MOVED, ASK and
+    TRYAGAIN mean the node did not run the write: follow them (a few times). NOSCRIPT: load, rerun."""
+    needed = settings.REDIS_ACK_REPLICAS
+    timeout_ms = wait_timeout_ms()
+    asking: tuple[str, int] | None = None
+    for _ in range(_REDIRECTS):
+        node, owner = node_for_key(redis_client, write.key, asking)
+        pipe = node.pipeline(transaction=False)
+        if asking:
+            pipe.execute_command("ASKING")  # type: ignore[no-untyped-call]
+        pipe.execute_command(*write.command)  # type: ignore[no-untyped-call]
+        pipe.execute_command("WAIT", needed, timeout_ms)  # type: ignore[no-untyped-call]
+        try:
+            *_, reply, replicas = pipe.execute(raise_on_error=False)
+        except (redis.ConnectionError, redis.TimeoutError):
+            _refresh_slot_map(redis_client, write.key)
+            raise  # maybe written: not sent again (realtime.redis), the caller answers "temporary"
+        asking = None
+        if isinstance(reply, NoScriptError):
+            node.execute_command("SCRIPT", "LOAD", _APPEND)  # type: ignore[no-untyped-call]
+            continue
+        if isinstance(reply, MovedError):
+            _refresh_slot_map(redis_client, write.key)  # RedisCluster follows this MOVED and updates its map
+            continue
+        if isinstance(reply, AskError):  # MovedError is one too: checked first
+            asking = (reply.host, reply.port)
+            continue
+        if isinstance(reply, TryAgainError):
+            time.sleep(0.05)  # a slot being migrated: the keys are on their way
+            continue
+        if isinstance(reply, Exception):
+            raise reply
+        if isinstance(replicas, Exception):
+            raise replicas
+        if int(replicas) < needed:
+            raise StreamUnavailable(
+                f"REDIS_ACK=replicated: {replicas} of {needed} replicas of {owner} confirmed the entry "
+                f"within {timeout_ms} ms (it is on the master, maybe not on a replica)"
+            )
+        return reply
+    raise StreamUnavailable(f"{write.key}: still redirected after {_REDIRECTS} tries (cluster resharding?)")
+
+
+_REDIRECTS = 5
+
+
+def _refresh_slot_map(redis_client: Client, key: str) -> None:
+    """After a node failed us, let RedisCluster re-read the slot map (it does on a connection
+    error of its own command) so the next write goes to the new master after a failover."""
+    if isinstance(redis_client, RedisCluster):
+        with contextlib.suppress(redis.RedisError):
+            redis_client.type(key)
 
 
 async def stream_append_async(
@@ -193,7 +266,12 @@ async def stream_append_async(
     binary: bool = False,
 ) -> Appended:
     """Store one publication on the event loop (the proxy fast path): the same command, sent on
-    the worker's auto-pipelined connection (realtime.redis_async)."""
+    the worker's auto-pipelined connection (realtime.redis_async; in a Cluster, the connection to
+    the master that owns the partition's slot).
+
+    StreamUnavailable also when REDIS_ACK=replicated and WAIT did not confirm REDIS_ACK_REPLICAS
+    replicas in time (NotReplicated): the entry is on the master, so the publisher's retry stores
+    it once only with the same idempotency key."""
     write = _append_command(
         target=target, channel=channel, user=user, client=client, data=data, idempotency=idempotency, binary=binary
     )
@@ -203,8 +281,8 @@ async def stream_append_async(
         if isinstance(reply, RedisReplyError):
             if not write.scripted or not str(reply).startswith("NOSCRIPT"):
                 raise reply
-            # A restarted or new Redis: load the script once, then run it.
-            await redis_client.execute("SCRIPT", "LOAD", _APPEND)
+            # A restarted or new Redis (in a Cluster: this master): load the script, then run it.
+            await redis_client.load_script(_APPEND, key=write.key)
             reply = await redis_client.execute(*write.command)
     except (RedisUnavailable, RedisReplyError) as exc:
         raise StreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
