@@ -428,10 +428,14 @@ class ClusterRedis(RedisTopology):
         return done.stdout
 
     def summary(self) -> list[str]:
+        """The URL, then each master with its slot ranges and its replicas."""
+        nodes = self.nodes()
         lines = super().summary()
-        for n in sorted(self.nodes(), key=lambda n: n["port"]):
-            ranges = ",".join(f"{a}-{b}" for a, b in n["slots"]) or "-"
-            lines.append(f"  :{n['port']} {n['role']} {ranges}")
+        for master in sorted((n for n in nodes if n["role"] == "master"), key=lambda n: n["port"]):
+            ranges = ",".join(f"{a}-{b}" if a != b else str(a) for a, b in master["slots"]) or "no slots"
+            replicas = [f":{n['port']}" for n in nodes if n["master_id"] == master["id"]]
+            state = " (failed)" if master["failed"] else ""
+            lines.append(f"  master :{master['port']}{state} slots {ranges}; replica {', '.join(replicas) or 'none'}")
         return lines
 
 
