@@ -349,10 +349,15 @@ class ClusterRedis(RedisTopology):
         return str(info.get("cluster_state", "?"))
 
     def wait_ok(self, timeout: float = 60) -> None:
-        """Every node up, the cluster state ok on each, and every node agreeing on the slots."""
+        """Every node up, the cluster state ok on each, every node agreeing on the slots, and every
+        cluster bus link between live nodes connected (nodes restarted on their files report ok
+        from nodes.conf before, or without, reaching their peers)."""
 
         def ok() -> bool:
             if not all(self._state(server.port) == "ok" for server in self.servers if server.alive()):
+                return False
+            live = set(self.live_ports())
+            if not all(n["connected"] for port in live for n in self.nodes(port) if n["port"] in live):
                 return False
             views = {tuple(sorted(self.slot_owners(port).items())) for port in self.live_ports()}
             replicas = [n for n in self.nodes() if n["role"] == "replica" and not n["failed"]]
@@ -366,7 +371,8 @@ class ClusterRedis(RedisTopology):
         return [server.port for server in self.servers if server.alive()]
 
     def nodes(self, port: int | None = None) -> list[dict[str, Any]]:
-        """CLUSTER NODES as a list: id, port, role (master/replica), master_id, slots [(start, end)]."""
+        """CLUSTER NODES as a list: id, port, role (master/replica), master_id, slots [(start, end)],
+        failed, connected (the bus link as node `port` sees it)."""
         raw = _client(port or self.live_ports()[0], decode_responses=True).execute_command("CLUSTER", "NODES")
         text = raw if isinstance(raw, str) else raw.decode()
         nodes = []
@@ -383,7 +389,7 @@ class ClusterRedis(RedisTopology):
             nodes.append({
                 "id": fields[0], "port": int(address.rsplit(":", 1)[1]), "flags": flags,
                 "role": "replica" if "slave" in flags or "replica" in flags else "master", "master_id": fields[3],
-                "failed": "fail" in flags, "slots": slots,
+                "failed": "fail" in flags, "slots": slots, "connected": fields[7] == "connected",
             })  # fmt: skip
         return nodes
 

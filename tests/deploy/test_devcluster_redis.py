@@ -148,6 +148,7 @@ def test_issue11_item4_make_cluster_restarts_a_redis_cluster_on_its_own_files(tm
     second = topology().start()
     try:
         assert steps == [], "no second create"
+        assert all(n["connected"] for port in second.ports for n in second.nodes(port)), "every bus link is up"
         assert sorted((n["port"], n["role"], tuple(n["slots"])) for n in second.nodes()) == layout
         assert holder(second).get("{kept}") == b"before the restart"
     finally:
