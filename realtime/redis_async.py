@@ -7,7 +7,8 @@ does for the Node service this project replaces, and it is why storing a publica
 than a round trip per request (bench/RESULTS.md, "Redis from the event loop").
 
 What it promises, since a publish is acknowledged on its reply:
-- a reply is matched to its command by order, on one connection; nothing is ever retried;
+- a reply is matched to its command by order, on one connection; a command that may have been
+  executed is never sent again (only a Cluster's MOVED/ASK/TRYAGAIN, which say it was not, are followed);
 - when Redis does not answer within `timeout`, or the connection breaks, every command still
   waiting fails with `RedisUnavailable` and the connection is dropped (a late reply cannot be
   matched to a new command); the next command connects again;
