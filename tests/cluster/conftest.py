@@ -19,14 +19,15 @@ from tests.support.gateway import SECRETS
 
 
 @contextmanager
-def started_cluster(var_dir: Path, *, redis: str = "single") -> Iterator[Cluster]:
+def started_cluster(var_dir: Path, *, redis: str = "single", **env_extra: str) -> Iterator[Cluster]:
+    """`env_extra`: settings for every process of the cluster (e.g. REDIS_ACK="replicated")."""
     # The pytest process carries the test settings' variables; the cluster must see only its own.
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("DJANGO_", "CENTRIFUGO_", "REDIS_", "RULES_", "DATABASE_", "GATEWAY_"))
     }
-    env.update(SECRETS, WEB_CONCURRENCY="1", RULES_POLL_INTERVAL="0.2", ACCESS_LOG="true")
+    env.update(SECRETS, WEB_CONCURRENCY="1", RULES_POLL_INTERVAL="0.2", ACCESS_LOG="true", **env_extra)
     # Not under pytest's temporary folder: that one is private to us, and PostgreSQL runs as another user.
     pg_dir = Path(tempfile.mkdtemp(prefix="cluster-pg-"))
     topology = Cluster(var_dir=var_dir, ports=Ports.free(redis=redis), env=env, pg_dir=pg_dir, redis=redis)
