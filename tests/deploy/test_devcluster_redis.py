@@ -107,6 +107,9 @@ def test_issue11_item4_a_wrong_redis_setting_is_named(env: dict[str, str], messa
 
 def test_issue11_item4_make_cluster_refuses_an_unknown_kind_before_starting_anything(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", **SECRETS, "CLUSTER_DIR": str(tmp_path / "var"), "CLUSTER_REDIS": "cluser"}
+    # Should the check ever be lost, fail fast instead of starting a cluster on the default ports:
+    # PostgreSQL's initdb, the first thing started, is not there.
+    env["PG_BIN"] = str(tmp_path / "no-postgres")
     result = subprocess.run(
         [sys.executable, "-m", "devcluster"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
     )
