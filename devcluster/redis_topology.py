@@ -144,6 +144,10 @@ class RedisTopology:
     def summary(self) -> list[str]:
         return [f"Redis ({self.kind}): {self.url}"]
 
+    def processes(self) -> list[Process]:
+        """Every process started so far (redis-servers, sentinels)."""
+        return [server.process for server in self.servers if server.process is not None]
+
 
 class SingleRedis(RedisTopology):
     kind = "single"
@@ -265,26 +269,43 @@ class SentinelRedis(RedisTopology):
             sentinel.stop(timeout=10)
         super().stop()
 
+    def processes(self) -> list[Process]:
+        return [*super().processes(), *self.sentinels]
+
+    def summary(self) -> list[str]:
+        master = self.master_port()
+        roles = ", ".join(
+            f":{server.port} {'master' if server.port == master else 'replica'}" for server in self.servers
+        )
+        return [*super().summary(), f"  {roles}; sentinels :{', :'.join(map(str, self.sentinel_ports))}"]
+
 
 class ClusterRedis(RedisTopology):
-    """`masters` masters with one replica each, joined by `redis-cli --cluster create`."""
+    """`masters` masters with one replica each, joined by `redis-cli --cluster create`.
+
+    `bus_ports`: each node's cluster bus port (default: free ones). Give fixed ones, as
+    `make cluster` does, when the nodes' files outlive a run: a node restarted on another bus port
+    is never found again by its peers, which remember the old one in their nodes.conf."""
 
     kind = "cluster"
 
     def __init__(
         self, directory: Path, *, ports: Sequence[int] = (), masters: int = 3, node_timeout_ms: int = 2000,
-        **kwargs: Any,
+        bus_ports: Sequence[int] = (), **kwargs: Any,
     ) -> None:  # fmt: skip
         super().__init__(directory, **kwargs)
         ports = list(ports) or [free_port() for _ in range(masters * 2)]
         if len(ports) != masters * 2:
             raise ValueError(f"a {masters}-master cluster with one replica each needs {masters * 2} ports")
+        bus_ports = list(bus_ports) or [free_port() for _ in ports]
+        if len(bus_ports) != len(ports):
+            raise ValueError(f"{len(ports)} nodes need {len(ports)} cluster bus ports, not {len(bus_ports)}")
         self.masters_count = masters
         self.node_timeout_ms = node_timeout_ms
-        for i, port in enumerate(ports):
+        for i, (port, bus_port) in enumerate(zip(ports, bus_ports, strict=True)):
             self._server(
                 f"node-{i + 1}", port, "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
-                "--cluster-node-timeout", str(node_timeout_ms), "--cluster-port", str(free_port()),
+                "--cluster-node-timeout", str(node_timeout_ms), "--cluster-port", str(bus_port),
             )  # fmt: skip
 
     @property
@@ -300,7 +321,12 @@ class ClusterRedis(RedisTopology):
             server.start(env)
         for server in self.servers:
             server.wait()
-        if self._state(self.ports[0]) != "ok":
+        # Nodes restarted on their own files (make cluster's second run) form the cluster again by
+        # themselves, and `--cluster create` would refuse them ("not empty"): only create a new one.
+        if self._known_nodes(self.ports[0]) <= 1:
+            self.progress(
+                f"Creating the cluster: redis-cli --cluster create ({self.masters_count} masters, 1 replica each)"
+            )
             create = [
                 which("redis-cli", "/usr/bin/redis-cli"), "--cluster", "create",
                 *(f"127.0.0.1:{port}" for port in self.ports), "--cluster-replicas", "1", "--cluster-yes",
@@ -309,6 +335,9 @@ class ClusterRedis(RedisTopology):
             if done.returncode != 0:
                 raise RuntimeError(f"redis-cli --cluster create failed:\n{done.stdout}\n{done.stderr}")
         self.wait_ok()
+
+    def _known_nodes(self, port: int) -> int:
+        return int(_client(port).cluster("info").get("cluster_known_nodes", 1))
 
     def _state(self, port: int) -> str:
         import redis
@@ -320,10 +349,15 @@ class ClusterRedis(RedisTopology):
         return str(info.get("cluster_state", "?"))
 
     def wait_ok(self, timeout: float = 60) -> None:
-        """Every node up, the cluster state ok on each, and every node agreeing on the slots."""
+        """Every node up, the cluster state ok on each, every node agreeing on the slots, and every
+        cluster bus link between live nodes connected (nodes restarted on their files report ok
+        from nodes.conf before, or without, reaching their peers)."""
 
         def ok() -> bool:
             if not all(self._state(server.port) == "ok" for server in self.servers if server.alive()):
+                return False
+            live = set(self.live_ports())
+            if not all(n["connected"] for port in live for n in self.nodes(port) if n["port"] in live):
                 return False
             views = {tuple(sorted(self.slot_owners(port).items())) for port in self.live_ports()}
             replicas = [n for n in self.nodes() if n["role"] == "replica" and not n["failed"]]
@@ -337,7 +371,8 @@ class ClusterRedis(RedisTopology):
         return [server.port for server in self.servers if server.alive()]
 
     def nodes(self, port: int | None = None) -> list[dict[str, Any]]:
-        """CLUSTER NODES as a list: id, port, role (master/replica), master_id, slots [(start, end)]."""
+        """CLUSTER NODES as a list: id, port, role (master/replica), master_id, slots [(start, end)],
+        failed, connected (the bus link as node `port` sees it)."""
         raw = _client(port or self.live_ports()[0], decode_responses=True).execute_command("CLUSTER", "NODES")
         text = raw if isinstance(raw, str) else raw.decode()
         nodes = []
@@ -354,7 +389,7 @@ class ClusterRedis(RedisTopology):
             nodes.append({
                 "id": fields[0], "port": int(address.rsplit(":", 1)[1]), "flags": flags,
                 "role": "replica" if "slave" in flags or "replica" in flags else "master", "master_id": fields[3],
-                "failed": "fail" in flags, "slots": slots,
+                "failed": "fail" in flags, "slots": slots, "connected": fields[7] == "connected",
             })  # fmt: skip
         return nodes
 
@@ -399,24 +434,27 @@ class ClusterRedis(RedisTopology):
         return done.stdout
 
     def summary(self) -> list[str]:
+        """The URL, then each master with its slot ranges and its replicas."""
+        nodes = self.nodes()
         lines = super().summary()
-        for n in sorted(self.nodes(), key=lambda n: n["port"]):
-            ranges = ",".join(f"{a}-{b}" for a, b in n["slots"]) or "-"
-            lines.append(f"  :{n['port']} {n['role']} {ranges}")
+        for master in sorted((n for n in nodes if n["role"] == "master"), key=lambda n: n["port"]):
+            ranges = ",".join(f"{a}-{b}" if a != b else str(a) for a, b in master["slots"]) or "no slots"
+            replicas = [f":{n['port']}" for n in nodes if n["master_id"] == master["id"]]
+            state = " (failed)" if master["failed"] else ""
+            lines.append(f"  master :{master['port']}{state} slots {ranges}; replica {', '.join(replicas) or 'none'}")
         return lines
 
 
-def start_topology(kind: str, directory: Path, **kwargs: Any) -> RedisTopology:
-    """`CLUSTER_REDIS`'s values."""
-    classes: dict[str, type[RedisTopology]] = {
-        "single": SingleRedis,
-        "sentinel": SentinelRedis,
-        "cluster": ClusterRedis,
-    }
-    if kind not in classes:
+# `CLUSTER_REDIS`'s values.
+TOPOLOGIES: dict[str, type[RedisTopology]] = {"single": SingleRedis, "sentinel": SentinelRedis, "cluster": ClusterRedis}
+
+
+def start_topology(kind: str, directory: Path, *, env: dict[str, str] | None = None, **kwargs: Any) -> RedisTopology:
+    """Start a topology of `kind` (one of TOPOLOGIES) in `directory`; it is stopped again if it fails to start."""
+    if kind not in TOPOLOGIES:
         raise SystemExit(f"CLUSTER_REDIS must be single, sentinel or cluster, not {kind!r}")
-    topology = classes[kind](directory, **kwargs)
+    topology = TOPOLOGIES[kind](directory, **kwargs)
     started = time.monotonic()
-    topology.start()
+    topology.start(env)
     topology.progress(f"Redis {kind} ready in {time.monotonic() - started:.1f} s: {topology.url}")
     return topology
