@@ -49,7 +49,7 @@ import hiredis
 from realtime import redis_url
 
 
-def _pack(args: tuple[object, ...]) -> bytes:
+def pack(args: tuple[object, ...]) -> bytes:
     """RESP for one command (hiredis, in C). Arguments: str, bytes, int or float."""
     return hiredis.pack_command(args)  # type: ignore[arg-type]  # the stub types it as a 1-tuple
 
@@ -73,7 +73,7 @@ class NotReplicated(RedisUnavailable):
 _DURABLE = frozenset({"XADD", "EVALSHA"})
 
 
-class _Endpoint:
+class Endpoint:
     """Where and how to connect to one server."""
 
     def __init__(
@@ -104,7 +104,12 @@ class _Endpoint:
 
 
 def wait_ms(timeout: float) -> int:
-    """WAIT's timeout for a socket timeout of `timeout` seconds (see _Connection)."""
+    """WAIT's timeout (milliseconds) for a socket timeout of `timeout` seconds, for both Redis
+    paths (this client and streams.writer's redis-py one): well inside the socket timeout, so
+    that Redis answers "n replicas" before the read gives up (a timeout would leave "was it
+    replicated?" unanswered). Redis times WAIT out on its `hz` clock (10 Hz by default), so its
+    answer may come up to one tick late: four fifths of the socket timeout less one tick; measured
+    in bench/RESULTS.md, "WAIT and Redis's clock"."""
     return max(10, int(timeout * 800) - 100)
 
 
@@ -171,7 +176,7 @@ class _WaitReply:
             held.set_exception(exc)
 
 
-class _Connection(asyncio.Protocol):
+class Connection(asyncio.Protocol):
     def __init__(self, timeout: float, *, where: str = "", replicas: int = 0, fatal: tuple[str, ...] = ()) -> None:
         self.timeout = timeout
         self.where = where  # host:port for messages (no credentials)
@@ -184,11 +189,9 @@ class _Connection(asyncio.Protocol):
         self.watchdog: asyncio.TimerHandle | None = None
         self.closed = False
         # REDIS_ACK=replicated: WAIT after each flush that carries writes (REDIS_ACK_REPLICAS; 0:
-        # local, no WAIT), its timeout below the socket timeout so that its own reply comes back
-        # in time: 80 % of it less 100 ms, because Redis times WAIT out on its 10 Hz clock
-        # (`WAIT 1 200` with a stalled replica answered after 213-277 ms here).
+        # local, no WAIT), its timeout inside the socket timeout (wait_ms).
         self.replicas = replicas
-        self.wait_command = _pack(("WAIT", replicas, wait_ms(timeout))) if replicas else b""
+        self.wait_command = pack(("WAIT", replicas, wait_ms(timeout))) if replicas else b""
         self.held: list[_Held] = []
         # Error replies that mean "this server cannot take writes any more" (a demoted master):
         # that command fails as RedisUnavailable and the connection is dropped, so the next
@@ -307,14 +310,14 @@ class PipelinedRedis:
     fatal: tuple[str, ...] = ()
 
     def __init__(
-        self, url: str | _Endpoint, *, timeout: float, connect_timeout: float | None = None, ack_replicas: int = 0
+        self, url: str | Endpoint, *, timeout: float, connect_timeout: float | None = None, ack_replicas: int = 0
     ) -> None:
-        self.endpoint = url if isinstance(url, _Endpoint) else _Endpoint(url)
+        self.endpoint = url if isinstance(url, Endpoint) else Endpoint(url)
         self.timeout = timeout
         self.connect_timeout = connect_timeout if connect_timeout is not None else timeout
         self.ack_replicas = ack_replicas
-        self._connection: _Connection | None = None
-        self._connecting: asyncio.Future[_Connection] | None = None
+        self._connection: Connection | None = None
+        self._connecting: asyncio.Future[Connection] | None = None
         self._failure = ""  # the last failed attempt's error, repeated until _failed_until
         self._failed_until = 0.0
 
@@ -336,15 +339,15 @@ class PipelinedRedis:
         connection = self._connection
         if connection is not None and not connection.closed:
             if self.ack_replicas and args[0] in _DURABLE:
-                return connection.send_held(_pack(args))
-            return connection.send(_pack(args))
+                return connection.send_held(pack(args))
+            return connection.send(pack(args))
         return self._connect_and_send(args)
 
     async def _connect_and_send(self, args: tuple[object, ...]) -> Any:
         connection = await self._connect()
         if self.ack_replicas and args[0] in _DURABLE:
-            return await connection.send_held(_pack(args))
-        return await connection.send(_pack(args))
+            return await connection.send_held(pack(args))
+        return await connection.send(pack(args))
 
     def submit_together(self, *commands: tuple[object, ...]) -> Awaitable[list[Any]]:
         """Several commands back to back on one connection (nothing between them: `ASKING` + a
@@ -357,7 +360,7 @@ class PipelinedRedis:
             connection = await self._connect()
         hold = self.ack_replicas
         futures = [
-            connection.send_held(_pack(c)) if hold and c[0] in _DURABLE else connection.send(_pack(c)) for c in commands
+            connection.send_held(pack(c)) if hold and c[0] in _DURABLE else connection.send(pack(c)) for c in commands
         ]
         return [await future for future in futures]
 
@@ -382,7 +385,7 @@ class PipelinedRedis:
             if connection.transport is not None:
                 connection.transport.close()
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self) -> Connection:
         # Concurrent callers share one attempt, and after a failed one the next waits RECONNECT_AFTER
         # (its callers get the same error meanwhile): during an outage or a failover, a few
         # connects (or sentinel queries) per second, not one per request.
@@ -393,7 +396,7 @@ class PipelinedRedis:
             self._connecting.add_done_callback(self._connected)
         return await asyncio.shield(self._connecting)
 
-    def _connected(self, attempt: asyncio.Future[_Connection]) -> None:
+    def _connected(self, attempt: asyncio.Future[Connection]) -> None:
         self._connecting = None
         if attempt.cancelled():
             return
@@ -404,7 +407,7 @@ class PipelinedRedis:
             self._failure = str(failure)
             self._failed_until = asyncio.get_running_loop().time() + RECONNECT_AFTER
 
-    async def _open(self) -> _Connection:
+    async def _open(self) -> Connection:
         return await open_connection(
             self.endpoint, timeout=self.timeout, connect_timeout=self.connect_timeout,
             replicas=self.ack_replicas, fatal=self.fatal,
@@ -412,14 +415,14 @@ class PipelinedRedis:
 
 
 async def open_connection(
-    endpoint: _Endpoint, *, timeout: float, connect_timeout: float, replicas: int = 0, fatal: tuple[str, ...] = ()
-) -> _Connection:
+    endpoint: Endpoint, *, timeout: float, connect_timeout: float, replicas: int = 0, fatal: tuple[str, ...] = ()
+) -> Connection:
     """A connection to one server, authenticated and on its database."""
     loop = asyncio.get_running_loop()
     where = endpoint.where
 
-    def protocol() -> _Connection:
-        return _Connection(timeout, where=where, replicas=replicas, fatal=fatal)
+    def protocol() -> Connection:
+        return Connection(timeout, where=where, replicas=replicas, fatal=fatal)
 
     try:
         if endpoint.path:
@@ -431,7 +434,7 @@ async def open_connection(
     except (OSError, TimeoutError, ssl.SSLError) as exc:
         raise RedisUnavailable(f"cannot connect to Redis at {where}: {type(exc).__name__}: {exc}") from exc
     for command in endpoint.handshake():
-        reply = await connection.send(_pack(command))
+        reply = await connection.send(pack(command))
         if isinstance(reply, RedisReplyError):
             connection.abort(RedisUnavailable(f"Redis refused {command[0]}: {reply}"))
             raise RedisUnavailable(f"Redis refused {command[0]} at {where}: {reply}")
@@ -465,7 +468,7 @@ def open_client(
 
         return PipelinedCluster(location, timeout=timeout, ack_replicas=replicas)
     host, port = location.addresses[0] if location.addresses else ("localhost", 6379)
-    endpoint = _Endpoint(
+    endpoint = Endpoint(
         host=host, port=port, path=location.unix_path, db=location.db, username=location.username,
         password=location.password, tls=location.tls,
     )  # fmt: skip

@@ -9,7 +9,7 @@ key's slot.
 - `-MOVED slot host:port`: the slot has a new owner: record it, refresh the whole map in the
   background, and send the command there. `-ASK slot host:port`: the key is being migrated:
   `ASKING` and the command back to back on the target, the map unchanged. `-TRYAGAIN`: a
-  multi-key command (the idempotent append) met a half-migrated slot: again after 10 ms. All
+  multi-key command (the idempotent append) met a half-migrated slot: again after TRYAGAIN_DELAY. All
   three mean the command was NOT executed, so following them is safe; at most MAX_REDIRECTS
   MOVED/ASK, and all within one REDIS_SOCKET_TIMEOUT.
 - `-CLUSTERDOWN`, or a master that does not answer: RedisUnavailable (nothing is retried: the
@@ -26,7 +26,7 @@ from typing import Any
 
 from redis.crc import key_slot
 
-from realtime.redis_async import PipelinedRedis, RedisReplyError, RedisUnavailable, _Endpoint
+from realtime.redis_async import Endpoint, PipelinedRedis, RedisReplyError, RedisUnavailable
 from realtime.redis_url import RedisLocation
 
 SLOTS = 16384
@@ -55,7 +55,7 @@ class PipelinedCluster:
         node = self.nodes.get((host, port))
         if node is None:
             location = self.location
-            endpoint = _Endpoint(
+            endpoint = Endpoint(
                 host=host, port=port, username=location.username, password=location.password, tls=location.tls
             )
             node = self.nodes[host, port] = _Node(endpoint, timeout=self.timeout, ack_replicas=self.ack_replicas)

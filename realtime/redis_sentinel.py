@@ -16,13 +16,13 @@ the new master. Publishing resumes as soon as the sentinels have promoted a repl
 from __future__ import annotations
 
 from realtime.redis_async import (
+    Connection,
+    Endpoint,
     PipelinedRedis,
     RedisReplyError,
     RedisUnavailable,
-    _Connection,
-    _Endpoint,
-    _pack,
     open_connection,
+    pack,
 )
 from realtime.redis_url import RedisLocation
 
@@ -33,15 +33,15 @@ class PipelinedSentinel(PipelinedRedis):
     def __init__(self, location: RedisLocation, *, timeout: float, ack_replicas: int = 0) -> None:
         self.location = location
         self.sentinels = [
-            _Endpoint(host=host, port=port, username=location.sentinel_username,
+            Endpoint(host=host, port=port, username=location.sentinel_username,
                       password=location.sentinel_password, tls=location.sentinel_tls)
             for host, port in location.addresses
         ]  # fmt: skip
         super().__init__(self._master("", 0), timeout=timeout, ack_replicas=ack_replicas)
 
-    def _master(self, host: str, port: int) -> _Endpoint:
+    def _master(self, host: str, port: int) -> Endpoint:
         location = self.location
-        return _Endpoint(
+        return Endpoint(
             host=host, port=port, db=location.db, username=location.username, password=location.password,
             tls=location.tls,
         )  # fmt: skip
@@ -50,14 +50,14 @@ class PipelinedSentinel(PipelinedRedis):
     def where(self) -> str:
         return f"{self.location.where} (last master {self.endpoint.where})"
 
-    async def _open(self) -> _Connection:
+    async def _open(self) -> Connection:
         host, port = await self._ask_sentinels()
         self.endpoint = self._master(host, port)
         connection = await open_connection(
             self.endpoint, timeout=self.timeout, connect_timeout=self.connect_timeout,
             replicas=self.ack_replicas, fatal=self.fatal,
         )  # fmt: skip
-        role = await connection.send(_pack(("ROLE",)))
+        role = await connection.send(pack(("ROLE",)))
         if isinstance(role, RedisReplyError) or not role or role[0] != b"master":
             said = role if isinstance(role, RedisReplyError) else (role[0] if role else role)
             connection.abort(RedisUnavailable("not the master"))
@@ -76,7 +76,7 @@ class PipelinedSentinel(PipelinedRedis):
                 failures.append(str(exc))
                 continue
             try:
-                reply = await connection.send(_pack(("SENTINEL", "get-master-addr-by-name", self.location.master_name)))
+                reply = await connection.send(pack(("SENTINEL", "get-master-addr-by-name", self.location.master_name)))
             except RedisUnavailable as exc:
                 failures.append(str(exc))
                 continue

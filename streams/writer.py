@@ -32,7 +32,7 @@ from redis.exceptions import AskError, MovedError, NoScriptError, TryAgainError
 
 from partitions.rules import StreamTarget
 from realtime.redis import REDIS_ERRORS, REDIS_UNAVAILABLE, Client, get_redis, node_for_key
-from realtime.redis_async import RedisReplyError, RedisUnavailable, get_async_redis
+from realtime.redis_async import RedisReplyError, RedisUnavailable, get_async_redis, wait_ms
 from streams.idempotency import PublicationKey
 
 # KEYS[1] stream, KEYS[2] the idempotency key, when there is one (streams.idempotency: one
@@ -190,20 +190,12 @@ def stream_append(
     return write.appended(reply)
 
 
-def wait_timeout_ms() -> int:
-    """WAIT's deadline: well inside the socket timeout, so Redis answers "n replicas" before the
-    read times out (a timeout would leave "was it replicated?" unanswered). Redis checks blocked
-    clients' deadlines at its `hz` (10/s by default): a WAIT of 200 ms measured 215-300 ms here, so
-    40% of REDIS_SOCKET_TIMEOUT (100 ms of 250) leaves the 100 ms that lag needs."""
-    return max(1, int(settings.REDIS_SOCKET_TIMEOUT * 400))
-
-
 def _append_replicated(redis_client: Client, write: _Append) -> Any:
     """The write and `WAIT replicas timeout` in one pipeline on ONE connection, to the master that
     owns the key (WAIT counts the replicas that have this connection's writes). MOVED, ASK and
     TRYAGAIN mean the node did not run the write: follow them (a few times). NOSCRIPT: load, rerun."""
     needed = settings.REDIS_ACK_REPLICAS
-    timeout_ms = wait_timeout_ms()
+    timeout_ms = wait_ms(settings.REDIS_SOCKET_TIMEOUT)
     asking: tuple[str, int] | None = None
     for _ in range(_REDIRECTS):
         node, owner = node_for_key(redis_client, write.key, asking)

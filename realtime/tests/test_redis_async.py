@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 
-from realtime.redis_async import PipelinedRedis, RedisReplyError, RedisUnavailable, _Endpoint
+from realtime.redis_async import Endpoint, PipelinedRedis, RedisReplyError, RedisUnavailable
 from tests.support.procs import Process, free_port, start_redis
 
 
@@ -50,13 +50,13 @@ def test_commands_issued_together_share_one_write(redis_url: str, monkeypatch: p
     from realtime import redis_async
 
     writes: list[int] = []
-    original = redis_async._Connection.flush
+    original = redis_async.Connection.flush
 
     def counting_flush(self: Any) -> None:
         writes.append(len(self.outbox))
         original(self)
 
-    monkeypatch.setattr(redis_async._Connection, "flush", counting_flush)
+    monkeypatch.setattr(redis_async.Connection, "flush", counting_flush)
 
     async def body() -> None:
         client = PipelinedRedis(redis_url, timeout=1)
@@ -225,14 +225,14 @@ def test_a_unix_socket_url(tmp_path: Path) -> None:
     ],
 )
 def test_urls_are_read_as_redis_py_reads_them(url: str, expected: tuple[object, ...]) -> None:
-    e = _Endpoint(url)
+    e = Endpoint(url)
     assert (e.host, e.port, e.db, e.username, e.password, e.tls) == expected
 
 
 @pytest.mark.parametrize("url", ["http://h", "redis://h/x"])
 def test_bad_urls_are_refused(url: str) -> None:
     with pytest.raises(ValueError, match="REDIS_URL"):
-        _Endpoint(url)
+        Endpoint(url)
 
 
 def test_a_reply_nobody_asked_for_drops_the_connection() -> None:
