@@ -1,0 +1,382 @@
+"""Issue 11's acceptance: the gateway on Redis Sentinel and on Redis Cluster, under real clients,
+while Redis fails over and reshards underneath it.
+
+Every publisher owns a channel and numbers its publications (tests/support/ha.py); afterwards every
+partition is read with XRANGE on the masters and matched against what was acknowledged:
+acknowledged but missing (the loss), stored twice (a silent retry), per-channel order. A 1503 during
+a failover is allowed (it says "not confirmed") and counted; any other error is not (a callback that
+answers 5xx or times out reaches the client as error 100).
+
+The figures each test prints (pytest -s) are the ones README "Durability" quotes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from devcluster.ports import Ports
+from devcluster.redis_topology import ClusterRedis, SentinelRedis
+from devcluster.topology import Cluster
+from tests.e2e import clients
+from tests.support import ha
+from tests.support.gateway import SECRETS, Gateway
+from tests.support.procs import wait_for
+
+pytestmark = pytest.mark.cluster
+
+PUBLISHERS = 6  # Sentinel: concurrent publishers, one channel (and one connection) each
+RESUME_TARGET_S = 10.0  # the issue's target for publishing to resume after kill -9 of the master
+# Asserted: a generous multiple of the target (the machine is shared; the measured time is printed).
+RESUME_BOUND_S = 3 * RESUME_TARGET_S
+
+
+# --- Sentinel: one gateway (tests/support/gateway.py) on a Sentinel-monitored master -------------
+
+
+def run_sentinel_failover(tmp_path: Path, ack: str) -> tuple[ha.Audit, dict[str, float], list[ha.Publisher]]:
+    """Publish continuously, kill -9 the master, let the sentinels promote the replica, publish on.
+    With REDIS_ACK=replicated the killed server comes back (as a process manager restarts it) once
+    the replica is promoted: with one replica, the new master has none until then, and WAIT can
+    confirm nothing (publishes get 1503 meanwhile: not confirmed, never a false ok)."""
+    topology = SentinelRedis(tmp_path / "redis", down_after_ms=1000)
+    topology.start()
+    gateway = Gateway(var_dir=tmp_path / "gateway", extra_env={"REDIS_URL": topology.url, "REDIS_ACK": ack})
+    try:
+        gateway.start()
+        publishers = [ha.Publisher(f"chat:ha-{ack}-{i}", gateway.ws_url) for i in range(PUBLISHERS)]
+        figures = asyncio.run(_sentinel_scenario(topology, publishers, restart_old_master=ack == "replicated"))
+        master = topology.master_port()
+        assert master is not None
+        client = redis.Redis(port=master, socket_timeout=5)
+        try:
+            audit = ha.audit(publishers, ha.read_streams(client))
+        finally:
+            client.close()
+    finally:
+        gateway.stop()
+        topology.stop()
+    return audit, figures, publishers
+
+
+async def _sentinel_scenario(
+    topology: SentinelRedis, publishers: list[ha.Publisher], *, restart_old_master: bool
+) -> dict[str, float]:
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(p.run(stop=stop)) for p in publishers]
+    try:
+        await _until(lambda: all(len(p.acked) >= 50 for p in publishers), 30, "every publisher to have 50 acks")
+        old_port = topology.master_port()
+        assert old_port is not None
+        killed_at = time.monotonic()
+        old = await asyncio.to_thread(topology.kill_master)
+        await asyncio.to_thread(topology.wait_promoted, old_port, 30)
+        promoted_at = time.monotonic()
+        if restart_old_master:
+            old.start(dict(os.environ))  # its AOF as it was; the sentinels make it a replica of the new master
+        await _until(
+            lambda: all(p.first_ack_sent_after(killed_at) for p in publishers),
+            RESUME_BOUND_S * 2,
+            "every publisher to get an ack again",
+        )
+        resumed = [p.first_ack_sent_after(killed_at) for p in publishers]
+        await asyncio.sleep(2)  # and publish on for a while on the new master
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    return {
+        "promoted_s": promoted_at - killed_at,
+        "first_resumed_s": min(a.done for a in resumed if a) - killed_at,
+        "all_resumed_s": max(a.done for a in resumed if a) - killed_at,
+    }
+
+
+async def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def _report(name: str, audit: ha.Audit, figures: dict[str, float], publishers: list[ha.Publisher]) -> None:
+    timings = ", ".join(f"{k} {v:.2f} s" for k, v in figures.items())
+    print(f"\n[{name}] {timings}")
+    print(f"[{name}] outcomes: {dict(ha.outcomes(publishers))}")
+    print(f"[{name}] {audit.summary()}")
+
+
+@pytest.mark.timeout(180)
+def test_issue11_item1_sentinel_failover_with_replicated_ack_loses_no_acknowledged_publish(tmp_path: Path) -> None:
+    audit, figures, publishers = run_sentinel_failover(tmp_path, "replicated")
+    _report("sentinel replicated", audit, figures, publishers)
+
+    assert figures["all_resumed_s"] <= RESUME_BOUND_S, figures
+    assert set(ha.outcomes(publishers)) <= {ha.OK, "1503"}, "only a temporary 1503 during the failover"
+    assert not audit.missing, f"acknowledged but not stored: {sorted(audit.missing)[:20]}"
+    assert not audit.duplicates, f"stored twice: {audit.duplicates}"
+    assert not audit.order_broken
+    assert len(audit.acked) > 50 * PUBLISHERS
+
+
+@pytest.mark.timeout(180)
+def test_issue11_item1_sentinel_failover_with_local_ack_resumes_and_reports_the_loss(tmp_path: Path) -> None:
+    audit, figures, publishers = run_sentinel_failover(tmp_path, "local")
+    _report("sentinel local", audit, figures, publishers)
+    # Asynchronous replication: what the master acknowledged but had not yet sent to the replica
+    # is gone with it. The number is measured and reported (README "Durability"), not asserted.
+    print(f"[sentinel local] LOST: {len(audit.missing)} acknowledged publishes of {len(audit.acked)}")
+
+    assert figures["all_resumed_s"] <= RESUME_BOUND_S, figures
+    assert set(ha.outcomes(publishers)) <= {ha.OK, "1503"}, "only a temporary 1503 during the failover"
+    assert not audit.duplicates, f"stored twice: {audit.duplicates}"
+    assert not audit.order_broken
+    assert len(audit.acked) > 50 * PUBLISHERS
+
+
+# --- Redis Cluster: the multi-instance topology (devcluster) with its Redis a 3+3 Redis Cluster ----
+
+PARTITIONS = 16
+CLUSTER_CLIENTS = 10  # half on each Centrifugo node
+PER_CLIENT = 2000  # 10 x 2,000 = 20,000 publishes per test
+RULES = f"""partition_rules:
+  - pattern: "chat:*"
+    stream: chat
+    partitions: {PARTITIONS}
+    key: channel
+    max_length: 100000
+"""
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """tests/cluster/conftest.py's cluster, on a Redis Cluster and with REDIS_ACK=replicated."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "CENTRIFUGO_", "REDIS_", "RULES_", "DATABASE_", "GATEWAY_"))
+    }
+    env.update(SECRETS, WEB_CONCURRENCY="1", RULES_POLL_INTERVAL="0.2", ACCESS_LOG="true", REDIS_ACK="replicated")
+    pg_dir = Path(tempfile.mkdtemp(prefix="cluster-pg-"))
+    topology = Cluster(
+        var_dir=tmp_path_factory.mktemp("redis-cluster"), ports=Ports.free(), env=env, pg_dir=pg_dir, redis="cluster"
+    )
+    try:
+        topology.start()
+        done = topology.manage("import_rules", "-", input=RULES)
+        assert done.returncode == 0, done.stderr
+        yield topology
+    finally:
+        topology.stop()
+        shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+def redis_of(cluster: Cluster) -> ClusterRedis:
+    topology = cluster.redis_topology
+    assert isinstance(topology, ClusterRedis)
+    return topology
+
+
+def partition_of(channel: str) -> int:
+    """partitions.rules: crc32 of the channel (key: channel), modulo the partition count."""
+    return zlib.crc32(channel.encode()) % PARTITIONS
+
+
+def owners(topology: ClusterRedis) -> dict[int, int]:
+    """partition -> the port of the master holding its key (CLUSTER KEYSLOT, then the slot map)."""
+    client = redis.Redis(port=topology.masters()[0]["port"], socket_timeout=5)
+    try:
+        slots = {
+            p: int(client.execute_command("CLUSTER", "KEYSLOT", ha.stream_key("chat", p))) for p in range(PARTITIONS)
+        }
+    finally:
+        client.close()
+    ranges = [(a, b, m["port"]) for m in topology.masters() for a, b in m["slots"]]
+    return {p: next(port for a, b, port in ranges if a <= slot <= b) for p, slot in slots.items()}
+
+
+def spread_channels(topology: ClusterRedis, prefix: str, count: int) -> list[str]:
+    """`count` channels on distinct partitions, taking turns over the masters."""
+    owner = owners(topology)
+    by_master: dict[int, list[str]] = {port: [] for port in sorted(set(owner.values()))}
+    seen: set[int] = set()
+    for i in range(10_000):
+        channel = f"chat:{prefix}-{i}"
+        if partition_of(channel) not in seen:
+            seen.add(partition_of(channel))
+            by_master[owner[partition_of(channel)]].append(channel)
+    turns = [ch for i in range(PARTITIONS) for group in by_master.values() for ch in group[i : i + 1]]
+    assert len(turns) >= count
+    return turns[:count]
+
+
+def slots_to_move(topology: ClusterRedis, partition: int) -> tuple[int, int, int]:
+    """(master port, how many of its lowest slots to move so that the partition's slot goes, partition)."""
+    client = redis.Redis(port=topology.masters()[0]["port"], socket_timeout=5)
+    try:
+        slot = int(client.execute_command("CLUSTER", "KEYSLOT", ha.stream_key("chat", partition)))
+    finally:
+        client.close()
+    for master in topology.masters():
+        held = sorted(s for a, b in master["slots"] for s in range(a, b + 1))
+        if slot in held:
+            return master["port"], held.index(slot) + 1, partition
+    raise AssertionError(f"no master holds slot {slot}")
+
+
+def cluster_entries(topology: ClusterRedis) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+    for master in topology.masters():
+        client = redis.Redis(port=master["port"], socket_timeout=5)
+        try:
+            entries.extend(ha.read_streams(client))
+        finally:
+            client.close()
+    return entries
+
+
+def callback_5xx(cluster: Cluster) -> list[str]:
+    """Access-log lines of the callback replicas whose status is 5xx."""
+    lines = []
+    for log in cluster.logs.glob("callback-*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if "/centrifugo/" in line and any(f'" {code}' in line or f" {code} " in line for code in range(500, 600)):
+                lines.append(line)
+    return lines
+
+
+def wait_rules(cluster: Cluster, topology: ClusterRedis) -> None:
+    """Both replicas use 16 partitions: a probe on a partition >= 8 lands there, through each node."""
+
+    async def probe(node: int, channel: str) -> None:
+        client = await clients.connected(cluster.node_ws_url(node), token=ha.token("probe"))
+        try:
+            await client.publish(channel, {"seq": 0})
+        finally:
+            await client.disconnect()
+
+    reader = redis.RedisCluster(host="127.0.0.1", port=topology.masters()[0]["port"], socket_timeout=5)
+
+    def landed(node: int) -> bool:
+        channel = next(c for c in (f"chat:probe-{node}-{i}" for i in range(1000)) if partition_of(c) >= 8)
+        asyncio.run(probe(node, channel))
+        return any(
+            f[b"channel"] == channel.encode() for _, f in reader.xrange(ha.stream_key("chat", partition_of(channel)))
+        )
+
+    try:
+        for node in (0, 1):
+            wait_for(lambda node=node: landed(node), timeout=20, what=f"replica {node + 1} to use 16 partitions")
+    finally:
+        reader.close()
+
+
+async def publish_through_both_nodes(
+    cluster: Cluster, channels: list[str], fault: Callable[[], float], fault_after: int
+) -> tuple[list[ha.Publisher], dict[str, float]]:
+    """CLUSTER_CLIENTS publishers (half on each node) x PER_CLIENT; `fault` runs in a thread once
+    `fault_after` publishes were acknowledged, while the publishing goes on."""
+    publishers = [ha.Publisher(ch, cluster.node_ws_url(i % 2)) for i, ch in enumerate(channels)]
+    stop = asyncio.Event()
+    started = time.monotonic()
+    tasks = [asyncio.create_task(p.run(stop=stop, count=PER_CLIENT)) for p in publishers]
+    figures: dict[str, float] = {}
+    try:
+        await _until(lambda: sum(len(p.acked) for p in publishers) >= fault_after, 120, f"{fault_after} acks")
+        fault_at = time.monotonic()
+        figures["fault_s"] = await asyncio.to_thread(fault)
+        figures["fault_started_after_s"] = fault_at - started
+        done = asyncio.gather(*tasks)
+        await asyncio.wait_for(done, 300)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    elapsed = time.monotonic() - started
+    attempts = sum(len(p.attempts) for p in publishers)
+    figures["publishes_per_s"] = attempts / elapsed
+    errors = [a for p in publishers for a in p.attempts if a.outcome != ha.OK]
+    if errors:
+        figures["error_window_s"] = max(a.done for a in errors) - min(a.sent for a in errors)
+    return publishers, figures
+
+
+def _cluster_report(name: str, audit: ha.Audit, figures: dict[str, float], publishers: list[ha.Publisher]) -> None:
+    print(f"\n[{name}] " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items()))
+    print(f"[{name}] outcomes: {dict(ha.outcomes(publishers))}")
+    print(f"[{name}] {audit.summary()}")
+
+
+def test_issue11_item2_sixteen_partitions_spread_over_the_three_masters(redis_cluster: Cluster) -> None:
+    topology = redis_of(redis_cluster)
+    owner = owners(topology)
+    masters = {m["port"] for m in topology.masters()}
+    assert len(masters) == 3
+    held = {port: sorted(p for p, o in owner.items() if o == port) for port in masters}
+    print(f"\npartitions per master port: {held}")
+    assert all(held.values()), held
+
+
+@pytest.mark.timeout(420)
+def test_issue11_item2_cluster_failover_mid_run_loses_nothing_acknowledged(redis_cluster: Cluster) -> None:
+    topology = redis_of(redis_cluster)
+    wait_rules(redis_cluster, topology)
+    channels = spread_channels(topology, "failover", CLUSTER_CLIENTS)
+    victim = owners(topology)[partition_of(channels[0])]
+
+    def fault() -> float:
+        started = time.monotonic()
+        topology.failover(victim)
+        return time.monotonic() - started
+
+    publishers, figures = asyncio.run(
+        publish_through_both_nodes(redis_cluster, channels, fault, CLUSTER_CLIENTS * PER_CLIENT // 4)
+    )
+    audit = ha.audit(publishers, cluster_entries(topology))
+    _cluster_report("cluster failover", audit, figures, publishers)
+
+    assert sum(len(p.attempts) for p in publishers) == CLUSTER_CLIENTS * PER_CLIENT
+    assert set(ha.outcomes(publishers)) <= {ha.OK, "1503"}, "only a temporary 1503 during the failover"
+    assert not audit.missing, f"acknowledged but not stored: {sorted(audit.missing)[:20]}"
+    assert not audit.duplicates, f"stored twice: {audit.duplicates}"
+    assert not audit.order_broken, {ch: seqs[:20] for ch, seqs in audit.order_broken.items()}
+    assert not callback_5xx(redis_cluster)
+
+
+@pytest.mark.timeout(420)
+def test_issue11_item2_cluster_reshard_mid_run_causes_no_5xx_no_loss_no_duplicate(redis_cluster: Cluster) -> None:
+    topology = redis_of(redis_cluster)
+    wait_rules(redis_cluster, topology)
+    channels = spread_channels(topology, "reshard", CLUSTER_CLIENTS)
+    # `redis-cli --cluster reshard` moves a source's lowest slots first. The partition moved: of the
+    # channels' partitions, the one nearest the start of its master's slots (the fewest slots to move).
+    source, count, moved = min(slots_to_move(topology, partition_of(ch)) for ch in channels)
+    target = next(m["port"] for m in topology.masters() if m["port"] != source)
+
+    def fault() -> float:
+        started = time.monotonic()
+        topology.reshard(source, target, count)
+        return time.monotonic() - started
+
+    publishers, figures = asyncio.run(
+        publish_through_both_nodes(redis_cluster, channels, fault, CLUSTER_CLIENTS * PER_CLIENT // 4)
+    )
+    figures["slots_moved"] = count
+    assert owners(topology)[moved] == target, f"partition {moved} moved to the master on :{target}"
+    audit = ha.audit(publishers, cluster_entries(topology))
+    _cluster_report("cluster reshard", audit, figures, publishers)
+
+    assert sum(len(p.attempts) for p in publishers) == CLUSTER_CLIENTS * PER_CLIENT
+    assert set(ha.outcomes(publishers)) <= {ha.OK, "1503"}
+    assert not audit.missing, f"acknowledged but not stored: {sorted(audit.missing)[:20]}"
+    assert not audit.duplicates, f"stored twice: {audit.duplicates}"
+    assert not audit.order_broken, {ch: seqs[:20] for ch, seqs in audit.order_broken.items()}
+    assert not callback_5xx(redis_cluster)
