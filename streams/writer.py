@@ -34,15 +34,17 @@ from realtime.redis import get_redis
 from realtime.redis_async import RedisReplyError, RedisUnavailable, get_async_redis
 from streams.idempotency import PublicationKey
 
-# KEYS[1] stream, KEYS[2] idempotency key or "" (streams.idempotency: one publisher's key on one
-# channel, never shared with another publisher).
+# KEYS[1] stream, KEYS[2] the idempotency key, when there is one (streams.idempotency: one
+# publisher's key on one channel, never shared with another publisher). Without one the script
+# gets one key: an empty KEYS[2] would be a key in slot 0, and Redis Cluster refuses a script
+# whose keys are in different slots (CROSSSLOT).
 # ARGV[1] max length (0: none), ARGV[2] min id by age ("": none), ARGV[3] idempotency TTL seconds,
 # ARGV[4] the data digest ("" without a key), ARGV[5..] field/value pairs.
 # The idempotency key holds "<data digest> <entry id>".
 # Returns {1, id} for a new entry, {0, id} when the key already stored this data, {2, ""} when
 # the key already stored OTHER data (a reused key: nothing is written).
 _APPEND = """
-if KEYS[2] ~= '' then
+if KEYS[2] then
   local seen = redis.call('GET', KEYS[2])
   if seen then
     local n = string.len(ARGV[4])
@@ -59,7 +61,7 @@ end
 if ARGV[2] ~= '' then
   redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[2])
 end
-if KEYS[2] ~= '' then
+if KEYS[2] then
   redis.call('SET', KEYS[2], ARGV[4] .. ' ' .. id, 'EX', ARGV[3])
 end
 return {1, id}
@@ -142,12 +144,13 @@ def _append_command(
         trim = ("MAXLEN", "~", target.max_length) if target.max_length else ()
         return _Append(key, ("XADD", key, *trim, "*", *fields), scripted=False)
     min_id = f"{now_ms - target.max_age_seconds * 1000}-0" if target.max_age_seconds else ""
-    idem_key, digest = "", ""
+    keys: tuple[str, ...] = (key,)
+    digest = ""
     if idempotency is not None:
-        idem_key = idempotency_key(target.stream, target.partition, idempotency.scope)
+        keys = (key, idempotency_key(target.stream, target.partition, idempotency.scope))
         digest = idempotency.data_digest
     command = (
-        "EVALSHA", _APPEND_SHA, 2, key, idem_key, target.max_length or 0, min_id, settings.IDEMPOTENCY_WINDOW, digest
+        "EVALSHA", _APPEND_SHA, len(keys), *keys, target.max_length or 0, min_id, settings.IDEMPOTENCY_WINDOW, digest
     )  # fmt: skip
     return _Append(key, (*command, *fields), scripted=True)
 
@@ -193,7 +196,12 @@ async def stream_append_async(
     binary: bool = False,
 ) -> Appended:
     """Store one publication on the event loop (the proxy fast path): the same command, sent on
-    the worker's auto-pipelined connection (realtime.redis_async)."""
+    the worker's auto-pipelined connection (realtime.redis_async; in a Cluster, the connection to
+    the master that owns the partition's slot).
+
+    StreamUnavailable also when REDIS_ACK=replicated and WAIT did not confirm REDIS_ACK_REPLICAS
+    replicas in time (NotReplicated): the entry is on the master, so the publisher's retry stores
+    it once only with the same idempotency key."""
     write = _append_command(
         target=target, channel=channel, user=user, client=client, data=data, idempotency=idempotency, binary=binary
     )
@@ -203,8 +211,8 @@ async def stream_append_async(
         if isinstance(reply, RedisReplyError):
             if not write.scripted or not str(reply).startswith("NOSCRIPT"):
                 raise reply
-            # A restarted or new Redis: load the script once, then run it.
-            await redis_client.execute("SCRIPT", "LOAD", _APPEND)
+            # A restarted or new Redis (in a Cluster: this master): load the script, then run it.
+            await redis_client.load_script(_APPEND, key=write.key)
             reply = await redis_client.execute(*write.command)
     except (RedisUnavailable, RedisReplyError) as exc:
         raise StreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
