@@ -144,6 +144,10 @@ class RedisTopology:
     def summary(self) -> list[str]:
         return [f"Redis ({self.kind}): {self.url}"]
 
+    def processes(self) -> list[Process]:
+        """Every process started so far (redis-servers, sentinels)."""
+        return [server.process for server in self.servers if server.process is not None]
+
 
 class SingleRedis(RedisTopology):
     kind = "single"
@@ -265,26 +269,43 @@ class SentinelRedis(RedisTopology):
             sentinel.stop(timeout=10)
         super().stop()
 
+    def processes(self) -> list[Process]:
+        return [*super().processes(), *self.sentinels]
+
+    def summary(self) -> list[str]:
+        master = self.master_port()
+        roles = ", ".join(
+            f":{server.port} {'master' if server.port == master else 'replica'}" for server in self.servers
+        )
+        return [*super().summary(), f"  {roles}; sentinels :{', :'.join(map(str, self.sentinel_ports))}"]
+
 
 class ClusterRedis(RedisTopology):
-    """`masters` masters with one replica each, joined by `redis-cli --cluster create`."""
+    """`masters` masters with one replica each, joined by `redis-cli --cluster create`.
+
+    `bus_ports`: each node's cluster bus port (default: free ones). Give fixed ones, as
+    `make cluster` does, when the nodes' files outlive a run: a node restarted on another bus port
+    is never found again by its peers, which remember the old one in their nodes.conf."""
 
     kind = "cluster"
 
     def __init__(
         self, directory: Path, *, ports: Sequence[int] = (), masters: int = 3, node_timeout_ms: int = 2000,
-        **kwargs: Any,
+        bus_ports: Sequence[int] = (), **kwargs: Any,
     ) -> None:  # fmt: skip
         super().__init__(directory, **kwargs)
         ports = list(ports) or [free_port() for _ in range(masters * 2)]
         if len(ports) != masters * 2:
             raise ValueError(f"a {masters}-master cluster with one replica each needs {masters * 2} ports")
+        bus_ports = list(bus_ports) or [free_port() for _ in ports]
+        if len(bus_ports) != len(ports):
+            raise ValueError(f"{len(ports)} nodes need {len(ports)} cluster bus ports, not {len(bus_ports)}")
         self.masters_count = masters
         self.node_timeout_ms = node_timeout_ms
-        for i, port in enumerate(ports):
+        for i, (port, bus_port) in enumerate(zip(ports, bus_ports, strict=True)):
             self._server(
                 f"node-{i + 1}", port, "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
-                "--cluster-node-timeout", str(node_timeout_ms), "--cluster-port", str(free_port()),
+                "--cluster-node-timeout", str(node_timeout_ms), "--cluster-port", str(bus_port),
             )  # fmt: skip
 
     @property
@@ -300,7 +321,12 @@ class ClusterRedis(RedisTopology):
             server.start(env)
         for server in self.servers:
             server.wait()
-        if self._state(self.ports[0]) != "ok":
+        # Nodes restarted on their own files (make cluster's second run) form the cluster again by
+        # themselves, and `--cluster create` would refuse them ("not empty"): only create a new one.
+        if self._known_nodes(self.ports[0]) <= 1:
+            self.progress(
+                f"Creating the cluster: redis-cli --cluster create ({self.masters_count} masters, 1 replica each)"
+            )
             create = [
                 which("redis-cli", "/usr/bin/redis-cli"), "--cluster", "create",
                 *(f"127.0.0.1:{port}" for port in self.ports), "--cluster-replicas", "1", "--cluster-yes",
@@ -309,6 +335,9 @@ class ClusterRedis(RedisTopology):
             if done.returncode != 0:
                 raise RuntimeError(f"redis-cli --cluster create failed:\n{done.stdout}\n{done.stderr}")
         self.wait_ok()
+
+    def _known_nodes(self, port: int) -> int:
+        return int(_client(port).cluster("info").get("cluster_known_nodes", 1))
 
     def _state(self, port: int) -> str:
         import redis
@@ -406,17 +435,16 @@ class ClusterRedis(RedisTopology):
         return lines
 
 
-def start_topology(kind: str, directory: Path, **kwargs: Any) -> RedisTopology:
-    """`CLUSTER_REDIS`'s values."""
-    classes: dict[str, type[RedisTopology]] = {
-        "single": SingleRedis,
-        "sentinel": SentinelRedis,
-        "cluster": ClusterRedis,
-    }
-    if kind not in classes:
+# `CLUSTER_REDIS`'s values.
+TOPOLOGIES: dict[str, type[RedisTopology]] = {"single": SingleRedis, "sentinel": SentinelRedis, "cluster": ClusterRedis}
+
+
+def start_topology(kind: str, directory: Path, *, env: dict[str, str] | None = None, **kwargs: Any) -> RedisTopology:
+    """Start a topology of `kind` (one of TOPOLOGIES) in `directory`; it is stopped again if it fails to start."""
+    if kind not in TOPOLOGIES:
         raise SystemExit(f"CLUSTER_REDIS must be single, sentinel or cluster, not {kind!r}")
-    topology = classes[kind](directory, **kwargs)
+    topology = TOPOLOGIES[kind](directory, **kwargs)
     started = time.monotonic()
-    topology.start()
+    topology.start(env)
     topology.progress(f"Redis {kind} ready in {time.monotonic() - started:.1f} s: {topology.url}")
     return topology

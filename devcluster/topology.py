@@ -1,6 +1,7 @@
 """docker-compose.multi-instance.yml as plain processes on loopback, from the files that ship.
 
-PostgreSQL, one Redis (Centrifugo's engine and the message streams), the compose `migrate` one-shot,
+PostgreSQL, Redis (Centrifugo's engine and the message streams: one server, a Sentinel-watched
+master and replica, or a 3-master Redis Cluster, from devcluster.redis_topology), the compose `migrate` one-shot,
 callback replicas and Centrifugo nodes (each one docker/entrypoint.sh, i.e. the image's supervisord.conf
 in its GATEWAY_ROLE, with its own VAR_DIR), and nginx rendered by nginx/render.sh from
 nginx/templates: ip_hash over the nodes for clients, round robin over the replicas for the admin.
@@ -19,12 +20,14 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from devcluster.ports import Ports
+from devcluster.ports import REDIS_SERVERS, SENTINELS, Ports, redis_kind
 from devcluster.postgres import Postgres
 from devcluster.procs import ROOT, Process, http_status, wait_for, which
+from devcluster.redis_topology import ClusterRedis, RedisTopology, SentinelRedis, SingleRedis
 
 ENTRYPOINT = str(ROOT / "docker" / "entrypoint.sh")
 SECRET_NAMES = (
@@ -48,28 +51,49 @@ def kill_session(sid: int) -> None:
 
 
 class Cluster:
+    """`redis`: single, sentinel or cluster (CLUSTER_REDIS); `ports` must hold that kind's Redis
+    ports (Ports.free(redis=...) or Ports.from_env). `redis_topology` is the running Redis, for
+    the tests' faults (kill_master, failover, reshard)."""
+
     def __init__(
         self, *, var_dir: Path, ports: Ports, env: Mapping[str, str], pg_dir: Path | None = None,
-        progress: Callable[[str], None] = lambda _: None,
+        progress: Callable[[str], None] = lambda _: None, redis: str = "single",
     ) -> None:  # fmt: skip
         missing = [name for name in SECRET_NAMES if not env.get(name)]
         if missing:
             raise RuntimeError(f"the cluster needs these secrets in its environment: {', '.join(missing)}")
+        self.redis_kind = redis_kind(redis)
+        if (len(ports.redis), len(ports.sentinels)) != (REDIS_SERVERS[redis], SENTINELS[redis]):
+            raise ValueError(
+                f"Redis {redis} runs {REDIS_SERVERS[redis]} servers and {SENTINELS[redis]} sentinels; the ports "
+                f"hold {len(ports.redis)} and {len(ports.sentinels)} (Ports.free(redis={redis!r}))"
+            )
         self.var_dir, self.ports, self.progress = var_dir, ports, progress
         self.logs = var_dir / "logs"
         self.base_env = {k: v for k, v in env.items() if k not in ("CENTRIFUGO_REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")}
         self.base_env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{ROOT / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"
         self.postgres = Postgres(pg_dir or var_dir / "pg", port=ports.postgres, log=self.logs / "postgres.log")
-        self.redis: Process | None = None
+        # Its servers' files in var_dir (redis/, or redis-a/ redis-b/ sentinel-N/, or node-N/),
+        # its logs with the others in var_dir/logs.
+        self.redis_topology = self._redis_topology()
         self.replicas: list[Process] = []
         self.nodes: list[Process] = []
         self.nginx: Process | None = None
+
+    def _redis_topology(self) -> RedisTopology:
+        p, progress = self.ports, self.progress
+        if self.redis_kind == "sentinel":
+            return SentinelRedis(self.var_dir, ports=p.redis, sentinel_ports=p.sentinels, progress=progress)
+        if self.redis_kind == "cluster":
+            return ClusterRedis(self.var_dir, ports=p.redis, bus_ports=p.redis_bus, progress=progress)
+        return SingleRedis(self.var_dir, port=p.redis[0], progress=progress)
 
     # --- addresses ---------------------------------------------------------------------------
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.ports.redis}/0"
+        """REDIS_URL of every replica and node (realtime.redis_url's forms; no password)."""
+        return self.redis_topology.url
 
     @property
     def ws_url(self) -> str:
@@ -143,18 +167,10 @@ class Cluster:
                 self.progress(
                     f"(not in {self.postgres.relocated_from}: PostgreSQL's user cannot traverse the folders above it)"
                 )
-        self.progress("Starting PostgreSQL and Redis")
+        self.progress("Starting PostgreSQL")
         self.postgres.start(env)
-        redis_dir = self.var_dir / "redis"
-        redis_dir.mkdir(parents=True, exist_ok=True)
-        # The compose file's command line: AOF every second, no RDB snapshots.
-        redis_argv = [
-            which("redis-server", "/usr/bin/redis-server"), "--bind", "127.0.0.1", "--port", str(self.ports.redis),
-            "--dir", str(redis_dir), "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-        ]  # fmt: skip
-        self.redis = Process(redis_argv, env=env, log=self.logs / "redis.log")
+        self._start_redis(env)
         self.postgres.wait_ready(timeout=30)
-        self._wait(self.redis, lambda: _redis_ping(self.ports.redis), "Redis")
         self.postgres.create_database()
         self.progress("Applying migrations (the compose file's one-shot migrate service)")
         migrate = self.manage("migrate", "--no-input", "-v", "0")
@@ -162,6 +178,19 @@ class Cluster:
             raise RuntimeError(f"migrate failed:\n{migrate.stdout}{migrate.stderr}")
         self._start_gateways()
         self._start_nginx()
+
+    def _start_redis(self, env: dict[str, str]) -> None:
+        """The compose file's Redis settings (AOF every second, no RDB) on every server."""
+        servers, sentinels = (", :".join(map(str, ports)) for ports in (self.ports.redis, self.ports.sentinels))
+        what = {
+            "single": f"one server on :{servers}",
+            "sentinel": f"a master and a replica on :{servers}, 3 sentinels on :{sentinels}",
+            "cluster": f"6 nodes (3 masters, 3 replicas) on :{servers}",
+        }[self.redis_kind]
+        self.progress(f"Starting Redis ({self.redis_kind}): {what}")
+        started = time.monotonic()
+        self.redis_topology.start(env)
+        self.progress(f"Redis {self.redis_kind} ready in {time.monotonic() - started:.1f} s: {self.redis_url}")
 
     def _start_gateways(self) -> None:
         self.progress(
@@ -217,11 +246,17 @@ class Cluster:
 
     def processes(self) -> list[Process]:
         """Every long-running process started so far."""
-        return [p for p in (self.nginx, *self.nodes, *self.replicas, self.redis, self.postgres.process) if p]
+        return [*self.vital_processes(), *(self.redis_topology.processes() if self.redis_kind != "single" else [])]
+
+    def vital_processes(self) -> list[Process]:
+        """The processes the cluster cannot lose. A Redis server of a sentinel or cluster kind is
+        not one of them: surviving its loss (a failover) is what those kinds are for."""
+        redis = self.redis_topology.processes() if self.redis_kind == "single" else []
+        return [p for p in (self.nginx, *self.nodes, *self.replicas, *redis, self.postgres.process) if p]
 
     def stop(self) -> None:
-        """Tier by tier, each tier signalled at once; every session swept afterwards."""
-        for tier in ([self.nginx], self.nodes, self.replicas, [self.redis]):
+        """Tier by tier, each tier signalled at once; every session swept afterwards; Redis last."""
+        for tier in ([self.nginx], self.nodes, self.replicas):
             procs = [p for p in tier if p is not None]
             for proc in procs:
                 if proc.alive():
@@ -231,6 +266,7 @@ class Cluster:
                 proc.stop(timeout=40)
                 kill_session(proc.popen.pid)
         self.postgres.stop()
+        self.redis_topology.stop()
 
     def kill_node(self, index: int) -> None:
         """A node's machine dies: supervisord and Centrifugo get SIGKILL, with no goodbye to clients."""
@@ -257,19 +293,8 @@ class Cluster:
         for i, port in enumerate(p.callbacks):
             lines.append(f"callback-{i + 1}: http://127.0.0.1:{port} (/health, /metrics, /admin/)")
         lines += [
-            f"Redis: {self.redis_url}   PostgreSQL: 127.0.0.1:{p.postgres} (data in {self.postgres.data})",
+            *self.redis_topology.summary(),
+            f"PostgreSQL: 127.0.0.1:{p.postgres} (data in {self.postgres.data})",
             f"logs: {self.logs}/",
         ]
         return lines
-
-
-def _redis_ping(port: int) -> bool:
-    import redis
-
-    client = redis.Redis(port=port, socket_timeout=0.5)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()

@@ -50,11 +50,13 @@ def test_issue10_item4_make_cluster_runs_the_product_module(tmp_path: Path) -> N
     script = (ROOT / "scripts" / "cluster.sh").read_text()
     assert 'exec python -m devcluster "$@"' in script
     # The runner starts from the product alone: run it with tests/ out of reach (the working
-    # directory is not the checkout, only devcluster's parent is on the path), for a cluster that
-    # does not exist, so it answers without starting anything.
+    # directory is not the checkout; a folder holding the product packages only is on the path:
+    # devcluster builds its REDIS_URL with realtime.redis_url), for a cluster that does not
+    # exist, so it answers without starting anything.
     root_only = tmp_path / "root"
     root_only.mkdir()
-    (root_only / "devcluster").symlink_to(ROOT / "devcluster")
+    for package in PRODUCT:
+        (root_only / package).symlink_to(ROOT / package)
     env = {**os.environ, **SECRETS, "CLUSTER_DIR": str(tmp_path / "none"), "PYTHONPATH": str(root_only)}
     result = subprocess.run(
         [sys.executable, "-m", "devcluster", "manage", "check"],
