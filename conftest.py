@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.cluster
 
 from tests.support.procs import Process, start_redis
 
@@ -38,3 +39,51 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     yield client
     client.close()
+
+
+# Redis Sentinel and Redis Cluster as local processes (devcluster.redis_topology), one of each per
+# test run: they take ~2 s to start. A test that inflicts a fault (kill, failover) starts its own.
+@pytest.fixture(scope="session")
+def sentinel_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from devcluster.redis_topology import SentinelRedis
+
+    topology = SentinelRedis(Path(tmp_path_factory.mktemp("sentinel"))).start()
+    yield topology
+    topology.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from devcluster.redis_topology import ClusterRedis
+
+    topology = ClusterRedis(Path(tmp_path_factory.mktemp("cluster"))).start()
+    yield topology
+    topology.stop()
+
+
+def _use_topology(url: str, settings: object) -> Iterator[str]:
+    from realtime.redis import connect, reset_redis
+    from realtime.redis_url import parse
+
+    settings.REDIS_URL = url  # type: ignore[attr-defined]
+    reset_redis()
+    client = connect(parse(url), socket_timeout=5)
+    if isinstance(client, redis.cluster.RedisCluster):
+        client.flushall(target_nodes=redis.cluster.RedisCluster.PRIMARIES)
+    else:
+        client.flushdb()
+    client.close()
+    yield url
+    reset_redis()
+
+
+@pytest.fixture
+def sentinel_url(sentinel_topology: object, settings: object) -> Iterator[str]:
+    """Points the app's Redis client at the test run's Sentinel master, emptied."""
+    yield from _use_topology(sentinel_topology.url, settings)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def cluster_url(cluster_topology: object, settings: object) -> Iterator[str]:
+    """Points the app's Redis client at the test run's Redis Cluster, emptied."""
+    yield from _use_topology(cluster_topology.url, settings)  # type: ignore[attr-defined]

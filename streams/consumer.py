@@ -33,6 +33,8 @@ import msgspec
 import redis
 from django.utils.module_loading import import_string
 
+from realtime.redis import Client
+from streams.multiread import read_streams
 from streams.reader import Message, message_from_entry
 
 logger = logging.getLogger(__name__)
@@ -83,7 +85,7 @@ class GroupConsumer:
     def __init__(
         self,
         *,
-        client: redis.Redis,
+        client: Client,
         group: str,
         consumer: str,
         keys: Callable[[], Sequence[str]],
@@ -144,10 +146,11 @@ class GroupConsumer:
             self._next_claim = time.monotonic() + self._claim_idle_ms / 2000
         if not self._keys or self.stopping:
             return handled
-        reply: Any = self._client.xreadgroup(
-            self._group, self._consumer, dict.fromkeys(self._keys, ">"), count=self._batch, block=self._block_ms
-        )
-        for raw_key, entries in reply or ():
+        reply = read_streams(
+            self._client, dict.fromkeys(self._keys, ">"), count=self._batch, block_ms=self._block_ms,
+            group=(self._group, self._consumer),
+        )  # fmt: skip
+        for raw_key, entries in reply:
             handled += self._handle_entries(raw_key.decode(), entries)
         return handled
 

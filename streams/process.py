@@ -9,22 +9,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-import redis
-from django.conf import settings
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from realtime.redis import Client, connect, location
 
 
-def blocking_redis(*, block_ms: int) -> redis.Redis:
+def blocking_redis(*, block_ms: int) -> Client:
     """A client of its own: the app's shared client times out after REDIS_SOCKET_TIMEOUT (0.25 s),
-    which would cut every `XREAD BLOCK` short. No silent retries: the loops handle errors."""
-    return redis.Redis.from_url(
-        settings.REDIS_URL,
-        socket_timeout=block_ms / 1000 + 5,
-        socket_connect_timeout=5,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=30,
-    )
+    which would cut every `XREAD BLOCK` short. Built like the shared one (any REDIS_URL kind, no
+    silent retries: the loops handle errors)."""
+    return connect(location(), socket_timeout=block_ms / 1000 + 5, connect_timeout=5, health_check_interval=30)
 
 
 @contextmanager

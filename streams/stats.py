@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from realtime.redis import get_redis
+from realtime.redis import Client, get_redis
 from streams.catalog import StreamSpec
 from streams.reader import Message, entry_order, message_from_entry
 
@@ -65,7 +65,7 @@ def _first_id(entry: Any) -> str | None:
     return _text(entry[0]) if entry else None
 
 
-def partitions_info(keys: Sequence[str], *, client: redis.Redis | None = None) -> list[PartitionInfo]:
+def partitions_info(keys: Sequence[str], *, client: Client | None = None) -> list[PartitionInfo]:
     client = client or get_redis()
     pipe = client.pipeline(transaction=False)
     for key in keys:
@@ -114,12 +114,12 @@ def partitions_info(keys: Sequence[str], *, client: redis.Redis | None = None) -
     return found
 
 
-def streams_info(specs: Sequence[StreamSpec], *, client: redis.Redis | None = None) -> list[StreamInfo]:
+def streams_info(specs: Sequence[StreamSpec], *, client: Client | None = None) -> list[StreamInfo]:
     partitions = iter(partitions_info([k for spec in specs for k in spec.keys], client=client))
     return [StreamInfo(spec.name, [next(partitions) for _ in range(spec.partitions)]) for spec in specs]
 
 
-def recent_messages(keys: Sequence[str], *, count: int = 20, client: redis.Redis | None = None) -> list[Message]:
+def recent_messages(keys: Sequence[str], *, count: int = 20, client: Client | None = None) -> list[Message]:
     """The `count` newest messages over all `keys`, newest first."""
     pipe = (client or get_redis()).pipeline(transaction=False)
     for key in keys:

@@ -1,4 +1,5 @@
-"""Following the log live (`manage.py stream_tail`): XREAD BLOCK over every partition key at once.
+"""Following the log live (`manage.py stream_tail`): XREAD BLOCK over every partition key at once
+(on a Redis Cluster: streams.multiread).
 
 Starting "at the end" resolves each key's newest id once, up front, instead of passing `$` on every
 read: `$` means "newest when this call arrives", so an entry written between two reads to a key the
@@ -9,15 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from fnmatch import fnmatchcase
-from typing import Any
 
-import redis
-
+from realtime.redis import Client
 from streams.display import message_time, preview
+from streams.multiread import read_streams
 from streams.reader import Message, entry_order, message_from_entry
 
 
-def start_positions(client: redis.Redis, keys: Sequence[str], since: str | None) -> dict[str, str]:
+def start_positions(client: Client, keys: Sequence[str], since: str | None) -> dict[str, str]:
     """Per key, the id to read after: `since`, else the newest entry (0-0 for an empty key)."""
     if since is not None:
         return dict.fromkeys(keys, since)
@@ -41,9 +41,7 @@ def format_line(message: Message) -> str:
 
 
 class Tail:
-    def __init__(
-        self, *, client: redis.Redis, positions: dict[str, str], pattern: str = "*", block_ms: int = 500
-    ) -> None:
+    def __init__(self, *, client: Client, positions: dict[str, str], pattern: str = "*", block_ms: int = 500) -> None:
         self._client = client
         self._positions = dict(positions)
         self._pattern = pattern
@@ -57,9 +55,9 @@ class Tail:
     def follow(self) -> Iterator[Message]:
         """Messages whose channel matches the pattern, in entry-id order within each read."""
         while not self._stopping:
-            reply: Any = self._client.xread(self._positions, count=100, block=self._block_ms)  # type: ignore[arg-type]
+            reply = read_streams(self._client, self._positions, count=100, block_ms=self._block_ms)
             batch: list[Message] = []
-            for raw_key, entries in reply or ():
+            for raw_key, entries in reply:
                 key = raw_key.decode()
                 for entry_id, fields in entries:
                     batch.append(message_from_entry(key, entry_id, fields))

@@ -20,6 +20,7 @@ first entry id, the same key with other data is refused (IdempotencyKeyReused).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from dataclasses import dataclass
@@ -27,10 +28,11 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from redis.exceptions import NoScriptError
+from redis.cluster import RedisCluster
+from redis.exceptions import AskError, MovedError, NoScriptError, TryAgainError
 
 from partitions.rules import StreamTarget
-from realtime.redis import get_redis
+from realtime.redis import Client, get_redis, node_for_key
 from realtime.redis_async import RedisReplyError, RedisUnavailable, get_async_redis
 from streams.idempotency import PublicationKey
 
@@ -167,22 +169,90 @@ def stream_append(
 ) -> Appended:
     """Store one publication (blocking, redis-py): the server API and management commands.
     Raises StreamUnavailable (not confirmed: it may still have been written) or
-    IdempotencyKeyReused."""
+    IdempotencyKeyReused. With REDIS_ACK=replicated, confirmed means WAIT counted
+    REDIS_ACK_REPLICAS replicas holding it."""
     write = _append_command(
         target=target, channel=channel, user=user, client=client, data=data, idempotency=idempotency, binary=binary
     )
     redis_client = get_redis()
     try:
-        try:
-            # redis-py's public command call. The client makes no silent retries (realtime.redis):
-            # a retried XADD whose first attempt landed would store the message twice.
-            reply = redis_client.execute_command(*write.command)  # type: ignore[no-untyped-call]
-        except NoScriptError:  # a restarted or new Redis: load the script once, then run it
-            redis_client.execute_command("SCRIPT", "LOAD", _APPEND)  # type: ignore[no-untyped-call]
-            reply = redis_client.execute_command(*write.command)  # type: ignore[no-untyped-call]
+        if settings.REDIS_ACK == "replicated":
+            reply = _append_replicated(redis_client, write)
+        else:
+            try:
+                # redis-py's public command call. The client makes no silent retries (realtime.redis):
+                # a retried XADD whose first attempt landed would store the message twice.
+                reply = redis_client.execute_command(*write.command)  # type: ignore[no-untyped-call]
+            except NoScriptError:  # a restarted or new Redis: load the script once, then run it
+                redis_client.execute_command("SCRIPT", "LOAD", _APPEND)  # type: ignore[no-untyped-call]
+                reply = redis_client.execute_command(*write.command)  # type: ignore[no-untyped-call]
     except redis.RedisError as exc:
         raise StreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
     return write.appended(reply)
+
+
+def wait_timeout_ms() -> int:
+    """WAIT's deadline: well inside the socket timeout, so Redis answers "n replicas" before the
+    read times out (a timeout would leave "was it replicated?" unanswered). Redis checks blocked
+    clients' deadlines at its `hz` (10/s by default): a WAIT of 200 ms measured 215-300 ms here, so
+    40% of REDIS_SOCKET_TIMEOUT (100 ms of 250) leaves the 100 ms that lag needs."""
+    return max(1, int(settings.REDIS_SOCKET_TIMEOUT * 400))
+
+
+def _append_replicated(redis_client: Client, write: _Append) -> Any:
+    """The write and `WAIT replicas timeout` in one pipeline on ONE connection, to the master that
+    owns the key (WAIT counts the replicas that have this connection's writes). MOVED, ASK and
+    TRYAGAIN mean the node did not run the write: follow them (a few times). NOSCRIPT: load, rerun."""
+    needed = settings.REDIS_ACK_REPLICAS
+    timeout_ms = wait_timeout_ms()
+    asking: tuple[str, int] | None = None
+    for _ in range(_REDIRECTS):
+        node, owner = node_for_key(redis_client, write.key, asking)
+        pipe = node.pipeline(transaction=False)
+        if asking:
+            pipe.execute_command("ASKING")  # type: ignore[no-untyped-call]
+        pipe.execute_command(*write.command)  # type: ignore[no-untyped-call]
+        pipe.execute_command("WAIT", needed, timeout_ms)  # type: ignore[no-untyped-call]
+        try:
+            *_, reply, replicas = pipe.execute(raise_on_error=False)
+        except (redis.ConnectionError, redis.TimeoutError):
+            _refresh_slot_map(redis_client, write.key)
+            raise  # maybe written: not sent again (realtime.redis), the caller answers "temporary"
+        asking = None
+        if isinstance(reply, NoScriptError):
+            node.execute_command("SCRIPT", "LOAD", _APPEND)  # type: ignore[no-untyped-call]
+            continue
+        if isinstance(reply, MovedError):
+            _refresh_slot_map(redis_client, write.key)  # RedisCluster follows this MOVED and updates its map
+            continue
+        if isinstance(reply, AskError):  # MovedError is one too: checked first
+            asking = (reply.host, reply.port)
+            continue
+        if isinstance(reply, TryAgainError):
+            time.sleep(0.05)  # a slot being migrated: the keys are on their way
+            continue
+        if isinstance(reply, Exception):
+            raise reply
+        if isinstance(replicas, Exception):
+            raise replicas
+        if int(replicas) < needed:
+            raise StreamUnavailable(
+                f"REDIS_ACK=replicated: {replicas} of {needed} replicas of {owner} confirmed the entry "
+                f"within {timeout_ms} ms (it is on the master, maybe not on a replica)"
+            )
+        return reply
+    raise StreamUnavailable(f"{write.key}: still redirected after {_REDIRECTS} tries (cluster resharding?)")
+
+
+_REDIRECTS = 5
+
+
+def _refresh_slot_map(redis_client: Client, key: str) -> None:
+    """After a node failed us, let RedisCluster re-read the slot map (it does on a connection
+    error of its own command) so the next write goes to the new master after a failover."""
+    if isinstance(redis_client, RedisCluster):
+        with contextlib.suppress(redis.RedisError):
+            redis_client.type(key)
 
 
 async def stream_append_async(
