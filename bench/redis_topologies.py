@@ -110,7 +110,8 @@ def table(outcomes: Sequence[Outcome]) -> str:
     base = by_name.get(BASELINE)
     head = (
         f"{'target':<20} {'req/s':>6} {'(min-max)':>11} {'p50 ms':>6} {'p99 ms':>6} {'vs single':>9} "
-        f"{'vs local':>8} {'cpu us/req':>10} {'redis us':>8} {'errors':>6} {'stored':>6}"
+        f"{'vs local':>8} {'cpu us/req':>10} {'cpu vs single':>13} {'redis us':>8} {'busy/steal':>10} {'errors':>6} "
+        f"{'stored':>6}"
     )
     lines = [head, "-" * len(head)]
     for o in outcomes:
@@ -118,10 +119,11 @@ def table(outcomes: Sequence[Outcome]) -> str:
         spread = f"{min(r.load.rps for r in o.rounds):.0f}-{max(r.load.rps for r in o.rounds):.0f}"
         vs_single = report.paired(o, base, _rps) if base is not None and base is not o else None
         vs_local = report.paired(o, local, _rps) if local is not None and local is not o else None
+        cpu_vs_single = o.server_cpu_us / base.server_cpu_us if base is not None and base.server_cpu_us else None
         lines.append(
             f"{o.target.name:<20} {o.rps:>6.0f} {spread:>11} {o.p50_ms:>6.1f} {o.p99_ms:>6.1f} {_x(vs_single):>9} "
-            f"{_x(vs_local):>8} {o.server_cpu_us:>10.0f} {o.redis_cpu_us:>8.1f} {o.errors:>6} "
-            f"{'ok' if o.store_ok else 'WRONG':>6}"
+            f"{_x(vs_local):>8} {o.server_cpu_us:>10.0f} {_x(cpu_vs_single):>13} {o.redis_cpu_us:>8.1f} "
+            f"{f'{o.machine_busy:.0%}/{o.steal:.0%}':>10} {o.errors:>6} {'ok' if o.store_ok else 'WRONG':>6}"
         )
     return "\n".join(lines)
 
@@ -131,9 +133,13 @@ def headlines(outcomes: Sequence[Outcome]) -> list[str]:
     lines = []
     for name in ("sentinel-local", "cluster-local"):
         if name in by_name and BASELINE in by_name:
-            ratio = report.paired(by_name[name], by_name[BASELINE], _rps)
+            one, base = by_name[name], by_name[BASELINE]
+            ratio = report.paired(one, base, _rps)
             verdict = "meets" if ratio is not None and ratio >= 0.9 else "MISSES"
-            lines.append(f"{name} / {BASELINE}: throughput {_x(ratio)} ({verdict} the 0.9x target)")
+            lines.append(
+                f"{name} / {BASELINE}: throughput {_x(ratio)} ({verdict} the 0.9x target), gateway CPU per "
+                f"publish {_x(one.server_cpu_us / base.server_cpu_us if base.server_cpu_us else None)}"
+            )
     for kind in ("sentinel", "cluster"):
         rep, loc = by_name.get(f"{kind}-replicated"), by_name.get(f"{kind}-local")
         if rep is not None and loc is not None:
@@ -172,7 +178,8 @@ def run(settings: callbacks.Settings, var_dir: Path, run_dir: Path, names: Seque
                 store.close()
     print()
     print(table(outcomes))
-    print("   vs single / vs local: medians of per-round throughput ratios; cpu us/req: the gateway's processes;")
+    print("   vs single / vs local: medians of per-round throughput ratios; cpu us/req: the gateway's processes")
+    print("   (cpu vs single: that over single-local's; on a busy machine the steadier figure);")
     print("   redis us: every Redis server of the topology (replicas included) per request")
     print()
     lines = headlines(outcomes)
