@@ -16,6 +16,7 @@ import asyncio
 import os
 import re
 import shutil
+import signal
 import tempfile
 import time
 import zlib
@@ -27,7 +28,7 @@ import pytest
 import redis
 
 from devcluster.ports import Ports
-from devcluster.redis_topology import ClusterRedis, SentinelRedis
+from devcluster.redis_topology import ClusterRedis, RedisServer, SentinelRedis
 from devcluster.topology import Cluster
 from tests.e2e import clients
 from tests.support import ha
@@ -46,19 +47,26 @@ RESUME_BOUND_S = 3 * RESUME_TARGET_S
 
 
 def run_sentinel_failover(
-    tmp_path: Path, ack: str, *, replicas: int = 1, restart_old_master: bool = False
+    tmp_path: Path, ack: str, *, replicas: int = 1, restart_old_master: bool = False, lag_s: float = 0.0
 ) -> tuple[ha.Audit, dict[str, float], list[ha.Publisher]]:
     """Publish continuously, kill -9 the master, let the sentinels promote a replica, publish on.
     `restart_old_master`: the killed server comes back (as a process manager restarts it) once a
     replica is promoted. With REDIS_ACK=replicated and one replica, the new master has no replica
-    until then and WAIT confirms nothing: publishes get 1503 meanwhile (never a false ok)."""
+    until then and WAIT confirms nothing: publishes get 1503 meanwhile (never a false ok).
+    `lag_s`: the replica is cut off that long before the master dies (a network blip, a busy
+    replica): it is stopped (SIGSTOP), the master drops its replication link (CLIENT KILL TYPE
+    replica), and it continues right after the kill. Stopping it alone would not do: what the
+    master had written to the link sits in the kernel's socket buffers, which outlive a killed
+    process on one machine (not the loss of a machine)."""
     topology = SentinelRedis(tmp_path / "redis", down_after_ms=1000, replicas=replicas)
     topology.start()
     gateway = Gateway(var_dir=tmp_path / "gateway", extra_env={"REDIS_URL": topology.url, "REDIS_ACK": ack})
     try:
         gateway.start()
         publishers = [ha.Publisher(f"chat:ha-{ack}-{i}", gateway.ws_url) for i in range(PUBLISHERS)]
-        figures = asyncio.run(_sentinel_scenario(topology, publishers, restart_old_master=restart_old_master))
+        figures = asyncio.run(
+            _sentinel_scenario(topology, publishers, restart_old_master=restart_old_master, lag_s=lag_s)
+        )
         master = topology.master_port()
         assert master is not None
         client = redis.Redis(port=master, socket_timeout=5)
@@ -73,7 +81,7 @@ def run_sentinel_failover(
 
 
 async def _sentinel_scenario(
-    topology: SentinelRedis, publishers: list[ha.Publisher], *, restart_old_master: bool
+    topology: SentinelRedis, publishers: list[ha.Publisher], *, restart_old_master: bool, lag_s: float
 ) -> dict[str, float]:
     stop = asyncio.Event()
     tasks = [asyncio.create_task(p.run(stop=stop)) for p in publishers]
@@ -81,8 +89,21 @@ async def _sentinel_scenario(
         await _until(lambda: all(len(p.acked) >= 50 for p in publishers), 30, "every publisher to have 50 acks")
         old_port = topology.master_port()
         assert old_port is not None
-        old = await asyncio.to_thread(topology.kill_master)
-        killed_at = time.monotonic()  # the process is gone (kill_master waits for it)
+        replica = next(server for server in topology.servers[1:] if server.port != old_port)
+        if lag_s:
+            _signal(replica, signal.SIGSTOP)
+            master = redis.Redis(port=old_port, socket_timeout=5)
+            try:
+                master.execute_command("CLIENT", "KILL", "TYPE", "replica")
+            finally:
+                master.close()
+            await asyncio.sleep(lag_s)
+        try:
+            old = await asyncio.to_thread(topology.kill_master)
+            killed_at = time.monotonic()  # the process is gone (kill_master waits for it)
+        finally:
+            if lag_s:
+                _signal(replica, signal.SIGCONT)
         await asyncio.to_thread(topology.wait_promoted, old_port, 30)
         promoted_at = time.monotonic()
         if restart_old_master:
@@ -102,6 +123,11 @@ async def _sentinel_scenario(
         "first_resumed_s": min(a.done for a in resumed if a) - killed_at,
         "all_resumed_s": max(a.done for a in resumed if a) - killed_at,
     }
+
+
+def _signal(server: RedisServer, signum: int) -> None:
+    assert server.process is not None
+    os.killpg(server.process.popen.pid, signum)
 
 
 async def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -158,6 +184,29 @@ def test_issue11_item1_sentinel_failover_with_local_ack_resumes_and_reports_the_
     # Asynchronous replication: what the master acknowledged but had not yet sent to the replica
     # is gone with it. The number is measured and reported (README "Durability"), not asserted.
     print(f"[sentinel local] LOST: {len(audit.missing)} acknowledged publishes of {len(audit.acked)}")
+    check_sentinel_run(audit, figures, publishers)
+
+
+LAG_S = 0.5  # how long the replica is cut off before the master dies, in the lagging-replica tests
+
+
+@pytest.mark.timeout(180)
+def test_issue11_item1_lagging_replica_failover_with_replicated_ack_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    """The replica is cut off LAG_S before the master dies and is promoted anyway: what only the
+    old master had is gone. With `replicated` none of it was acknowledged (WAIT timed out: 1503)."""
+    audit, figures, publishers = run_sentinel_failover(tmp_path, "replicated", restart_old_master=True, lag_s=LAG_S)
+    _report("sentinel replicated, replica cut off 0.5 s", audit, figures, publishers)
+
+    assert not audit.missing, f"acknowledged but not stored: {sorted(audit.missing)[:20]}"
+    check_sentinel_run(audit, figures, publishers)
+
+
+@pytest.mark.timeout(180)
+def test_issue11_item1_lagging_replica_failover_with_local_ack_reports_the_loss(tmp_path: Path) -> None:
+    """The same failure with `local`: what the master acknowledged during the lag is lost."""
+    audit, figures, publishers = run_sentinel_failover(tmp_path, "local", lag_s=LAG_S)
+    _report("sentinel local, replica cut off 0.5 s", audit, figures, publishers)
+    print(f"[sentinel local, replica cut off 0.5 s] LOST: {len(audit.missing)} acknowledged publishes")
     check_sentinel_run(audit, figures, publishers)
 
 
