@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import importlib.util
 import json
 import os
 import statistics
@@ -60,11 +62,23 @@ def _key(i: int) -> str:
     return f"bench:stream:{{chat:{i % 16}}}"
 
 
-async def _hand_written(url: str, ack: str) -> tuple[Callable[[int], Awaitable[Any]], Callable[[], Awaitable[None]]]:
+async def _hand_written(
+    url: str, ack: str, module_file: str = ""
+) -> tuple[Callable[[int], Awaitable[Any]], Callable[[], Awaitable[None]]]:
     from realtime.redis_async import RedisReplyError, open_client
     from realtime.redis_url import parse
 
-    client = open_client(parse(url), timeout=1.0, ack=ack, ack_replicas=1)
+    client: Any
+    if module_file:  # another version of realtime/redis_async.py (e.g. `git show REV:...`): one server
+        spec = importlib.util.spec_from_file_location("redis_async_other", module_file)
+        assert spec is not None
+        assert spec.loader is not None
+        other = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(other)
+        client = other.PipelinedRedis(url, timeout=1.0)
+        RedisReplyError = other.RedisReplyError
+    else:
+        client = open_client(parse(url), timeout=1.0, ack=ack, ack_replicas=1)
 
     async def xadd(i: int) -> Any:
         reply = await client.submit("XADD", _key(i), "MAXLEN", "~", 10000, "*", *_fields(i))
@@ -117,7 +131,7 @@ async def _coredis(url: str, kind: str, body: Callable[[Callable[[int], Awaitabl
         client = coredis.RedisCluster(host=host, port=port, stream_timeout=1.0, retry_policy=NoRetryPolicy())
     elif kind == "sentinel":
         sentinel = coredis.Sentinel(list(location.addresses), stream_timeout=1.0)
-        client = sentinel.primary_for(location.master_name, retry_policy=NoRetryPolicy())
+        client = sentinel.primary_for(location.master_name)  # Sentinel retries nothing by default
     else:
         client = coredis.Redis(host=host, port=port, stream_timeout=1.0, retry_policy=NoRetryPolicy())
 
@@ -126,7 +140,10 @@ async def _coredis(url: str, kind: str, body: Callable[[Callable[[int], Awaitabl
         return await client.xadd(_key(i), dict(zip(fields[::2], fields[1::2], strict=True)), threshold=10000,
                                  trim_strategy=coredis.PureToken.MAXLEN, trim_operator=coredis.PureToken.APPROXIMATELY)  # fmt: skip
 
-    async with client:
+    async with contextlib.AsyncExitStack() as stack:
+        if kind == "sentinel":
+            await stack.enter_async_context(sentinel)  # coredis 6: every client is a context manager
+        await stack.enter_async_context(client)
         await body(xadd)
 
 
@@ -168,7 +185,9 @@ def child(client: str, kind: str, url: str, seconds: float) -> dict[str, float]:
         if client == "coredis":
             await _coredis(url, kind, body)
             return
-        if client.startswith("hand-written"):
+        if client.startswith("hand-written@"):
+            xadd, close = await _hand_written(url, "local", client.split("@", 1)[1])
+        elif client.startswith("hand-written"):
             xadd, close = await _hand_written(url, "replicated" if client.endswith("replicated") else "local")
         else:
             xadd, close = await _redis_py(url, kind)
@@ -185,7 +204,8 @@ def _run_child(client: str, kind: str, url: str, seconds: float) -> dict[str, fl
     argv = [sys.executable, "-m", "bench.redis_clients", "--child", client, kind, url, "--seconds", str(seconds)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds * 10 + 60, check=False, cwd=ROOT)
     if done.returncode != 0:
-        return (done.stderr.strip().splitlines() or ["failed"])[-1][:120]
+        lines = [line.strip(" |+-") for line in done.stderr.strip().splitlines()]
+        return ([line for line in lines if line] or ["failed"])[-1][:120]
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -194,6 +214,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--only", default="", help="comma-separated clients, e.g. hand-written,redis-py")
+    parser.add_argument(
+        "--other",
+        default="",
+        help="also measure PipelinedRedis from this file (e.g. git show REV:realtime/redis_async.py)",
+    )
     parser.add_argument("--child", nargs=3, metavar=("CLIENT", "KIND", "URL"))
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realtime.settings.test")
@@ -204,6 +229,8 @@ def main() -> None:
 
     only = set(filter(None, args.only.split(",")))
     candidates = [c for c in CANDIDATES if not only or c[0] in only or c == CANDIDATES[0]]
+    if args.other:
+        candidates.insert(1, (f"hand-written@{Path(args.other).resolve()}", "single"))
     if not COREDIS.exists():
         print("coredis: not installed in var/coredis-venv, skipped")
         candidates = [c for c in candidates if c[0] != "coredis"]
@@ -237,13 +264,12 @@ def _report(
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     print(f"{'client':<26}{'topology':<10}{'XADD/s':>9}{'x ref':>8}{'CPU us/op':>11}{'x ref':>8}")
     for candidate, runs in results.items():
+        name = "hand-written (--other)" if candidate[0].startswith("hand-written@") else candidate[0]
         if not runs:
-            print(f"{candidate[0]:<26}{candidate[1]:<10}  failed: {failures.get(candidate, '?')}")
+            print(f"{name:<26}{candidate[1]:<10}  failed: {failures.get(candidate, '?')}")
             continue
         ops, cpu = median(candidate, "ops"), median(candidate, "cpu_us")
-        print(
-            f"{candidate[0]:<26}{candidate[1]:<10}{ops:>9,.0f}{ops / base_ops:>7.2f}x{cpu:>11.1f}{cpu / base_cpu:>7.2f}x"
-        )
+        print(f"{name:<26}{candidate[1]:<10}{ops:>9,.0f}{ops / base_ops:>7.2f}x{cpu:>11.1f}{cpu / base_cpu:>7.2f}x")
 
 
 if __name__ == "__main__":

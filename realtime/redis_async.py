@@ -7,7 +7,8 @@ does for the Node service this project replaces, and it is why storing a publica
 than a round trip per request (bench/RESULTS.md, "Redis from the event loop").
 
 What it promises, since a publish is acknowledged on its reply:
-- a reply is matched to its command by order, on one connection; nothing is ever retried;
+- a reply is matched to its command by order, on one connection; a command that may have been
+  executed is never sent again (only a Cluster's MOVED/ASK/TRYAGAIN, which say it was not, are followed);
 - when Redis does not answer within `timeout`, or the connection breaks, every command still
   waiting fails with `RedisUnavailable` and the connection is dropped (a late reply cannot be
   matched to a new command); the next command connects again;
@@ -22,7 +23,10 @@ failover) or a `PipelinedCluster` (realtime.redis_cluster: one such connection p
 command routed by its key's slot, MOVED/ASK followed). With REDIS_ACK=replicated, every flush that
 carries a write ends with one `WAIT <replicas> <ms>` on the same connection, and the writes'
 callers get their replies only once WAIT says enough replicas have them; otherwise `NotReplicated`
-(a RedisUnavailable: the entry exists on the master and may survive, or not).
+(a RedisUnavailable: the entry exists on the master and may survive, or not). While a replica
+stalls, each WAIT blocks the connection for its whole timeout and the flushes behind it queue (Redis
+runs a blocked client's next commands after it): under steady traffic most writes then end as
+"did not answer" and the connection is opened again — a 1503 either way, never a false ok.
 
 Why hand-written rather than a maintained client (redis-py's asyncio Redis/RedisCluster/Sentinel,
 coredis): `python -m bench.redis_clients` (bench/RESULTS.md, "Redis clients for the event loop")
@@ -99,6 +103,11 @@ class _Endpoint:
         return commands
 
 
+def wait_ms(timeout: float) -> int:
+    """WAIT's timeout for a socket timeout of `timeout` seconds (see _Connection)."""
+    return max(10, int(timeout * 800) - 100)
+
+
 class _Held:
     """REDIS_ACK=replicated: a write's reply, kept until the WAIT after it answers. It stands in
     the connection's `waiting` queue where a future would (the same four methods)."""
@@ -170,10 +179,12 @@ class _Connection(asyncio.Protocol):
         self.outbox: list[bytes] = []
         self.watchdog: asyncio.TimerHandle | None = None
         self.closed = False
-        # REDIS_ACK=replicated: WAIT after each flush that carries writes, below the socket timeout
-        # so that its own reply comes back in time (REDIS_ACK_REPLICAS; 0: local, no WAIT).
+        # REDIS_ACK=replicated: WAIT after each flush that carries writes (REDIS_ACK_REPLICAS; 0:
+        # local, no WAIT), its timeout below the socket timeout so that its own reply comes back
+        # in time: 80 % of it less 100 ms, because Redis times WAIT out on its 10 Hz clock
+        # (`WAIT 1 200` with a stalled replica answered after 213-277 ms here).
         self.replicas = replicas
-        self.wait_command = _pack(("WAIT", replicas, max(1, int(timeout * 800)))) if replicas else b""
+        self.wait_command = _pack(("WAIT", replicas, wait_ms(timeout))) if replicas else b""
         self.held: list[_Held] = []
         # Error replies that mean "this server cannot take writes any more" (a demoted master):
         # that command fails as RedisUnavailable and the connection is dropped, so the next

@@ -10,8 +10,8 @@ key's slot.
   background, and send the command there. `-ASK slot host:port`: the key is being migrated:
   `ASKING` and the command back to back on the target, the map unchanged. `-TRYAGAIN`: a
   multi-key command (the idempotent append) met a half-migrated slot: again after 10 ms. All
-  three mean the command was NOT executed, so following them is safe; at most MAX_REDIRECTS of
-  them, within one REDIS_SOCKET_TIMEOUT.
+  three mean the command was NOT executed, so following them is safe; at most MAX_REDIRECTS
+  MOVED/ASK, and all within one REDIS_SOCKET_TIMEOUT.
 - `-CLUSTERDOWN`, or a master that does not answer: RedisUnavailable (nothing is retried: the
   write may have been applied), and the map is refreshed before the next command to that node
   (after a failover, the replica that took over).
@@ -110,7 +110,8 @@ class PipelinedCluster:
         """Follow MOVED / ASK / TRYAGAIN (the command was not executed); any other reply is the answer."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
-        for _ in range(MAX_REDIRECTS):
+        redirects = 0
+        while True:
             message = str(reply)
             kind = message.split(" ", 1)[0]
             if kind not in ("MOVED", "ASK", "TRYAGAIN"):
@@ -118,7 +119,8 @@ class PipelinedCluster:
                     self._refresh_soon()
                     raise RedisUnavailable(f"Redis Cluster ({self.where}): {message}")
                 return reply
-            if loop.time() >= deadline:
+            redirects += kind != "TRYAGAIN"  # TRYAGAIN (a migration in progress) is bounded by the deadline
+            if redirects > MAX_REDIRECTS or loop.time() >= deadline:
                 break
             if kind == "TRYAGAIN":
                 await asyncio.sleep(TRYAGAIN_DELAY)
