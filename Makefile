@@ -16,6 +16,7 @@ help:
 	@echo "make test-latest  make check's tests against the newest Django 5.2.x, gunicorn, redis-py, prometheus-client, msgspec (informational)"
 	@echo "make bench  run the benchmarks in bench/"
 	@echo "make fuzz   100,000 fuzzed requests against a real gateway's callbacks (FUZZ_SEED=N for another run)"
+	@echo "make cluster  the multi-instance topology as local processes (CLUSTER_REDIS=single|sentinel|cluster)"
 	@echo "make token USER=alice   print a connection token"
 
 python:
@@ -66,6 +67,7 @@ fuzz: setup-test
 	@FUZZ_REQUESTS=$${FUZZ_REQUESTS:-100000} scripts/test.sh tests/e2e/test_fuzz.py -s -o timeout=600
 
 # The multi-instance topology (docker-compose.multi-instance.yml) as local processes; Ctrl-C stops it.
+# CLUSTER_REDIS=single (default), sentinel or cluster picks the Redis (scripts/cluster.sh).
 cluster: setup-test secrets
 	@scripts/cluster.sh
 

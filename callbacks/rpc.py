@@ -18,12 +18,12 @@ from collections.abc import Callable, Sequence
 from typing import Annotated
 
 import msgspec
-import redis
 
 from callbacks import protocol
 from callbacks.json_checks import DECODE_ERRORS
 from partitions.rules import Action
 from partitions.store import rules_store
+from realtime.redis import REDIS_ERRORS
 from streams.reader import MAX_LIMIT, channel_history
 
 logger = logging.getLogger("callbacks")
@@ -55,7 +55,7 @@ def history(*, user: str, roles: Sequence[str], data: bytes) -> protocol.Reply:
         page = channel_history(
             params.channel, since_id=params.since, since_ms=params.since_ms, cursor=params.cursor, limit=params.limit
         )
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         logger.error("history unavailable: channel=%r: %s", params.channel, exc)
         return protocol.error(protocol.STORE_UNAVAILABLE, "message store unavailable, retry later", temporary=True)
     return protocol.result(

@@ -70,7 +70,17 @@ esac
 CENTRIFUGO_ENGINE_TYPE="$(one_of CENTRIFUGO_ENGINE "${CENTRIFUGO_ENGINE:-$GW_DEFAULT_CENTRIFUGO_ENGINE}")"
 export CENTRIFUGO_ENGINE_TYPE
 if [ "$CENTRIFUGO_ENGINE_TYPE" = redis ]; then
-  export CENTRIFUGO_ENGINE_REDIS_ADDRESS="${CENTRIFUGO_REDIS_URL:-${REDIS_URL:-$GW_DEFAULT_REDIS_URL}}"
+  # REDIS_URL's forms are Centrifugo's own (realtime/redis_url.py: redis://, redis+sentinel://,
+  # redis+cluster://, rediss+...), except one: Centrifugo v6.9.1 has no rediss+cluster:// scheme
+  # and takes TLS to a cluster as tls_enabled=true (RedisLocation.centrifugo_address says the same).
+  redis_address="${CENTRIFUGO_REDIS_URL:-${REDIS_URL:-$GW_DEFAULT_REDIS_URL}}"
+  case "$redis_address" in
+    rediss+cluster://*)
+      redis_address="redis+cluster://${redis_address#rediss+cluster://}"
+      case "$redis_address" in *\?*) redis_address+="&tls_enabled=true" ;; *) redis_address+="?tls_enabled=true" ;; esac
+      ;;
+  esac
+  export CENTRIFUGO_ENGINE_REDIS_ADDRESS="$redis_address"
 fi
 
 bin="${CENTRIFUGO_BIN:-$GW_DEFAULT_CENTRIFUGO_BIN}"

@@ -355,10 +355,15 @@ class ClusterRedis(RedisTopology):
         return str(info.get("cluster_state", "?"))
 
     def wait_ok(self, timeout: float = 60) -> None:
-        """Every node up, the cluster state ok on each, and every node agreeing on the slots."""
+        """Every node up, the cluster state ok on each, every node agreeing on the slots, and every
+        cluster bus link between live nodes connected (nodes restarted on their files report ok
+        from nodes.conf before, or without, reaching their peers)."""
 
         def ok() -> bool:
             if not all(self._state(server.port) == "ok" for server in self.servers if server.alive()):
+                return False
+            live = set(self.live_ports())
+            if not all(n["connected"] for port in live for n in self.nodes(port) if n["port"] in live):
                 return False
             views = {tuple(sorted(self.slot_owners(port).items())) for port in self.live_ports()}
             replicas = [n for n in self.nodes() if n["role"] == "replica" and not n["failed"]]
@@ -372,7 +377,8 @@ class ClusterRedis(RedisTopology):
         return [server.port for server in self.servers if server.alive()]
 
     def nodes(self, port: int | None = None) -> list[dict[str, Any]]:
-        """CLUSTER NODES as a list: id, port, role (master/replica), master_id, slots [(start, end)]."""
+        """CLUSTER NODES as a list: id, port, role (master/replica), master_id, slots [(start, end)],
+        failed, connected (the bus link as node `port` sees it)."""
         raw = _client(port or self.live_ports()[0], decode_responses=True).execute_command("CLUSTER", "NODES")
         text = raw if isinstance(raw, str) else raw.decode()
         nodes = []
@@ -389,7 +395,7 @@ class ClusterRedis(RedisTopology):
             nodes.append({
                 "id": fields[0], "port": int(address.rsplit(":", 1)[1]), "flags": flags,
                 "role": "replica" if "slave" in flags or "replica" in flags else "master", "master_id": fields[3],
-                "failed": "fail" in flags, "slots": slots,
+                "failed": "fail" in flags, "slots": slots, "connected": fields[7] == "connected",
             })  # fmt: skip
         return nodes
 
@@ -434,10 +440,14 @@ class ClusterRedis(RedisTopology):
         return done.stdout
 
     def summary(self) -> list[str]:
+        """The URL, then each master with its slot ranges and its replicas."""
+        nodes = self.nodes()
         lines = super().summary()
-        for n in sorted(self.nodes(), key=lambda n: n["port"]):
-            ranges = ",".join(f"{a}-{b}" for a, b in n["slots"]) or "-"
-            lines.append(f"  :{n['port']} {n['role']} {ranges}")
+        for master in sorted((n for n in nodes if n["role"] == "master"), key=lambda n: n["port"]):
+            ranges = ",".join(f"{a}-{b}" if a != b else str(a) for a, b in master["slots"]) or "no slots"
+            replicas = [f":{n['port']}" for n in nodes if n["master_id"] == master["id"]]
+            state = " (failed)" if master["failed"] else ""
+            lines.append(f"  master :{master['port']}{state} slots {ranges}; replica {', '.join(replicas) or 'none'}")
         return lines
 
 

@@ -64,6 +64,13 @@ require() {
 if [ "$run_callback" = true ]; then require "${GW_REQUIRED_CALLBACK[@]}"; fi
 if [ "$run_centrifugo" = true ]; then require "${GW_REQUIRED_CENTRIFUGO[@]}"; fi
 
+# A mistake in REDIS_URL stops here with what is wrong (realtime/redis_url.py, never the password),
+# not with a traceback from each program supervisord would restart.
+(cd "$app" && python -m realtime.redis_url "${REDIS_URL:-$GW_DEFAULT_REDIS_URL}" >/dev/null) || exit 2
+if [ -n "${CENTRIFUGO_REDIS_URL:-}" ]; then
+  (cd "$app" && python -m realtime.redis_url "$CENTRIFUGO_REDIS_URL" CENTRIFUGO_REDIS_URL >/dev/null) || exit 2
+fi
+
 mkdir -p "$VAR_DIR"
 case "${MIGRATE_ON_START:-$GW_DEFAULT_MIGRATE_ON_START}" in
   true) python "$app/manage.py" migrate --no-input ;;

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.forms.models import model_to_dict
 
 from partitions import models
-from realtime.redis import get_redis
+from realtime.redis import REDIS_ERRORS, get_redis
 from streams.writer import stream_key
 
 Rule = models.ChannelRule | models.PartitionRule
@@ -62,7 +61,7 @@ def check_partition_shrink(*, rule: models.PartitionRule) -> None:
         for partition in dropped:
             pipe.xlen(stream_key(rule.stream, partition))
         lengths = pipe.execute()
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise ValidationError(
             {
                 "partitions": f"Cannot check partitions {dropped.start}-{dropped.stop - 1} of stream '{rule.stream}' "

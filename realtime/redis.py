@@ -22,6 +22,7 @@ import redis
 from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import ClusterError, RedisClusterException
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -30,6 +31,15 @@ from realtime.redis_url import RedisLocation, parse
 # What get_redis() returns: the command methods the gateway uses exist on both; the few that
 # differ (pipelines per node, WAIT on one node's connection) branch on isinstance.
 Client: TypeAlias = redis.Redis | RedisCluster
+
+# What a failed Redis call may raise. RedisCluster adds RedisClusterException, which is NOT a
+# RedisError: no node answers to read the slot map from, a slot without a master.
+REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, RedisClusterException)
+# The transient ones, which a long-running loop waits out: a node away, a timeout, a Cluster
+# failing over (CLUSTERDOWN, MASTERDOWN) or unreachable as a whole.
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
+    redis.ConnectionError, redis.TimeoutError, ClusterError, RedisClusterException
+)  # fmt: skip
 
 _lock = threading.Lock()
 _client: Client | None = None

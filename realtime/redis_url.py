@@ -21,6 +21,7 @@ builds from the same `RedisLocation`.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -246,3 +247,22 @@ def build(
         extra.insert(0, f"sentinel_master_name={master_name}")
         return f"redis+sentinel://{auth}{first[0]}:{first[1]}/{db}?" + "&".join(extra)
     return f"redis+cluster://{auth}{first[0]}:{first[1]}" + ("?" + "&".join(extra) if extra else "")
+
+
+def main(argv: list[str]) -> int:
+    """`python -m realtime.redis_url URL [NAME]`, for the shell scripts that start the gateway: the
+    URL with its passwords hidden (for their logs), or NAME's mistake on stderr and exit status 2
+    before anything starts (instead of a traceback from each process that reads the settings)."""
+    url, name = argv[0] if argv else "", argv[1] if len(argv) > 1 else "REDIS_URL"
+    try:
+        location = parse(url)
+    except RedisUrlError as exc:
+        message = str(exc)
+        sys.stderr.write(f"error: {name}{message.removeprefix('REDIS_URL')}\n")
+        return 2
+    sys.stdout.write(f"{location.redacted()}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

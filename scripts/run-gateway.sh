@@ -22,6 +22,12 @@ if [ -z "${REDIS_URL:-}" ]; then
 else
   export RUN_REDIS=false
 fi
+# A mistake in REDIS_URL stops here with what is wrong, not with a traceback from every process;
+# what is logged below is the URL with its passwords hidden.
+redis_shown="$(cd "$ROOT" && python -m realtime.redis_url "$REDIS_URL")" || exit 2
+if [ -n "${CENTRIFUGO_REDIS_URL:-}" ]; then
+  (cd "$ROOT" && python -m realtime.redis_url "$CENTRIFUGO_REDIS_URL" CENTRIFUGO_REDIS_URL >/dev/null) || exit 2
+fi
 mkdir -p "$VAR_DIR/redis"
 
 if [ "$RUN_CALLBACK" = true ]; then
@@ -30,6 +36,6 @@ if [ "$RUN_CALLBACK" = true ]; then
 fi
 step "Starting the gateway (Ctrl-C stops it)"
 note "WebSocket: ws://127.0.0.1:$CENTRIFUGO_PORT/connection/websocket   callbacks: http://127.0.0.1:$PORT"
-note "Redis: $REDIS_URL$([ "$RUN_REDIS" = true ] && echo " (local, data in ${VAR_DIR#"$ROOT"/}/redis)")"
+note "Redis: $redis_shown$([ "$RUN_REDIS" = true ] && echo " (local, data in ${VAR_DIR#"$ROOT"/}/redis)")"
 note "A token: .venv/bin/python manage.py issue_connection_token alice"
 exec supervisord -c "$ROOT/supervisord.conf"

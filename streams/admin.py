@@ -4,12 +4,12 @@ login (`admin.site.admin_view`, staff only), mounted by streams/urls.py."""
 
 from __future__ import annotations
 
-import redis
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from realtime.redis import REDIS_ERRORS
 from streams.catalog import UnknownStream, stream_specs
 from streams.display import message_time, preview
 from streams.stats import recent_messages, streams_info
@@ -29,7 +29,7 @@ def _render(request: HttpRequest, template: str, title: str, **context: object) 
 def stream_list_view(request: HttpRequest) -> HttpResponse:
     try:
         streams = streams_info(stream_specs())
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         return _render(request, "admin/streams/stream_list.html", "Streams", error=exc, streams=[])
     return _render(request, "admin/streams/stream_list.html", "Streams", streams=streams)
 
@@ -46,7 +46,7 @@ def stream_detail_view(request: HttpRequest, name: str) -> HttpResponse:
     try:
         [stream] = streams_info([spec])
         recent = recent_messages(spec.keys, count=RECENT)
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         return _render(request, "admin/streams/stream_detail.html", title, error=exc, name=name)
     rows = [{"message": m, "time": message_time(m), "data": preview(m)} for m in recent]
     return _render(request, "admin/streams/stream_detail.html", title, name=name, stream=stream, recent=rows)

@@ -33,7 +33,7 @@ import msgspec
 import redis
 from django.utils.module_loading import import_string
 
-from realtime.redis import Client
+from realtime.redis import REDIS_UNAVAILABLE, Client
 from streams.multiread import read_streams
 from streams.reader import Message, message_from_entry
 
@@ -127,7 +127,7 @@ class GroupConsumer:
         while not self.stopping:
             try:
                 self.run_once()
-            except (redis.ConnectionError, redis.TimeoutError):
+            except REDIS_UNAVAILABLE:
                 logger.warning("redis unavailable; retrying in 1 s", exc_info=True)
                 self._pause(1.0)
             except redis.ResponseError as exc:

@@ -1,7 +1,9 @@
-"""What is in the log and how far its consumers are (`manage.py stream_stats`, the admin pages).
+"""What is in the log, where, and how far its consumers are (`manage.py stream_stats`, the admin).
 
 Three pipelined round trips whatever the number of keys: XINFO STREAM for every key, XINFO GROUPS
-for the keys that exist, XINFO CONSUMERS for every group.
+for the keys that exist, XINFO CONSUMERS for every group (on a Redis Cluster, redis-py splits each
+pipeline over the masters). Where each partition lives: its master's host:port (and its slot on a
+Cluster, from the client's slot map, which those reads have just brought up to date).
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
+from redis.sentinel import SentinelConnectionPool
 
-from realtime.redis import Client, get_redis
+from realtime.redis import Client, get_redis, location
 from streams.catalog import StreamSpec
 from streams.reader import Message, entry_order, message_from_entry
 
@@ -41,6 +46,8 @@ class PartitionInfo:
     first_id: str | None
     last_id: str | None
     groups: list[GroupInfo]
+    node: str = ""  # host:port of the master that holds it (a socket path for a unix:// Redis)
+    slot: int | None = None  # its Redis Cluster hash slot; None when not a Cluster
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +97,12 @@ def partitions_info(keys: Sequence[str], *, client: Client | None = None) -> lis
     members = iter(pipe.execute())
 
     found: list[PartitionInfo] = []
+    owners = iter(partition_nodes(client, keys))
     for key in keys:
+        node, slot = next(owners)
         info = streams.get(key)
         if info is None:
-            found.append(PartitionInfo(key, 0, None, None, []))
+            found.append(PartitionInfo(key, 0, None, None, [], node, slot))
             continue
         group_infos = [
             GroupInfo(
@@ -108,10 +117,28 @@ def partitions_info(keys: Sequence[str], *, client: Client | None = None) -> lis
         ]
         found.append(
             PartitionInfo(
-                key, int(info["length"]), _first_id(info["first-entry"]), _first_id(info["last-entry"]), group_infos
+                key,
+                int(info["length"]),
+                _first_id(info["first-entry"]),
+                _first_id(info["last-entry"]),
+                group_infos,
+                node,
+                slot,
             )
         )
     return found
+
+
+def partition_nodes(client: Client, keys: Sequence[str]) -> list[tuple[str, int | None]]:
+    """(host:port of the master that holds it, its Cluster slot or None) for each key. Sentinel:
+    the master the sentinels name now; one server: REDIS_URL's."""
+    if isinstance(client, RedisCluster):
+        return [(client.get_node_from_key(key).name, key_slot(key.encode())) for key in keys]  # type: ignore[no-untyped-call]
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        host, port = pool.get_master_address()  # type: ignore[no-untyped-call]
+        return [(f"{host}:{port}", None)] * len(keys)
+    return [(location().where, None)] * len(keys)
 
 
 def streams_info(specs: Sequence[StreamSpec], *, client: Client | None = None) -> list[StreamInfo]:
@@ -134,19 +161,33 @@ def recent_messages(keys: Sequence[str], *, count: int = 20, client: Client | No
 
 
 def stats_table(streams: Sequence[StreamInfo]) -> str:
-    """One row per partition and consumer group (a partition without groups: one row)."""
-    header = ("KEY", "LENGTH", "FIRST", "LAST", "GROUP", "CONSUMERS", "PENDING", "LAG", "LAST-DELIVERED")
+    """One row per partition and consumer group (a partition without groups: one row); NODE is the
+    master that holds the partition, SLOT its Cluster hash slot."""
+    header = (
+        "KEY",
+        "NODE",
+        "SLOT",
+        "LENGTH",
+        "FIRST",
+        "LAST",
+        "GROUP",
+        "CONSUMERS",
+        "PENDING",
+        "LAG",
+        "LAST-DELIVERED",
+    )
     rows: list[tuple[str, ...]] = [header]
     for stream in streams:
         for p in stream.partitions:
-            where = (p.key, str(p.length), p.first_id or "-", p.last_id or "-")
+            slot = "-" if p.slot is None else str(p.slot)
+            where = (p.key, p.node, slot, str(p.length), p.first_id or "-", p.last_id or "-")
             if not p.groups:
                 rows.append((*where, "-", "", "", "", ""))
             for i, g in enumerate(p.groups):
                 lag = "?" if g.lag is None else str(g.lag)
                 rows.append(
                     (
-                        *(where if i == 0 else ("",) * 4),
+                        *(where if i == 0 else ("",) * len(where)),
                         g.name,
                         str(g.consumers),
                         str(g.pending),

@@ -26,13 +26,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 from django.conf import settings
 from redis.cluster import RedisCluster
 from redis.exceptions import AskError, MovedError, NoScriptError, TryAgainError
 
 from partitions.rules import StreamTarget
-from realtime.redis import Client, get_redis, node_for_key
+from realtime.redis import REDIS_ERRORS, REDIS_UNAVAILABLE, Client, get_redis, node_for_key
 from realtime.redis_async import RedisReplyError, RedisUnavailable, get_async_redis
 from streams.idempotency import PublicationKey
 
@@ -174,8 +173,8 @@ def stream_append(
     write = _append_command(
         target=target, channel=channel, user=user, client=client, data=data, idempotency=idempotency, binary=binary
     )
-    redis_client = get_redis()
     try:
+        redis_client = get_redis()  # a Cluster client reads the slot map when created: it may fail
         if settings.REDIS_ACK == "replicated":
             reply = _append_replicated(redis_client, write)
         else:
@@ -186,7 +185,7 @@ def stream_append(
             except NoScriptError:  # a restarted or new Redis: load the script once, then run it
                 redis_client.execute_command("SCRIPT", "LOAD", _APPEND)  # type: ignore[no-untyped-call]
                 reply = redis_client.execute_command(*write.command)  # type: ignore[no-untyped-call]
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise StreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
     return write.appended(reply)
 
@@ -215,7 +214,7 @@ def _append_replicated(redis_client: Client, write: _Append) -> Any:
         pipe.execute_command("WAIT", needed, timeout_ms)  # type: ignore[no-untyped-call]
         try:
             *_, reply, replicas = pipe.execute(raise_on_error=False)
-        except (redis.ConnectionError, redis.TimeoutError):
+        except REDIS_UNAVAILABLE:
             _refresh_slot_map(redis_client, write.key)
             raise  # maybe written: not sent again (realtime.redis), the caller answers "temporary"
         asking = None
@@ -251,7 +250,7 @@ def _refresh_slot_map(redis_client: Client, key: str) -> None:
     """After a node failed us, let RedisCluster re-read the slot map (it does on a connection
     error of its own command) so the next write goes to the new master after a failover."""
     if isinstance(redis_client, RedisCluster):
-        with contextlib.suppress(redis.RedisError):
+        with contextlib.suppress(*REDIS_ERRORS):
             redis_client.type(key)
 
 
@@ -308,7 +307,7 @@ def rate_limit_hit(*, rule_id: int, who: str, limit: int, window: int) -> bool:
         pipe.incr(key)
         pipe.expire(key, window + 1, nx=True)
         count, _ = pipe.execute()
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise StreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
     return int(count) > limit
 

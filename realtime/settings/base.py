@@ -123,9 +123,12 @@ BODY_BYTES_IN_FLIGHT = setting_int(
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
+        # A list: django-redis splits a string at commas into several servers.
+        "LOCATION": [REDIS_URL],
         "KEY_PREFIX": f"{REDIS_KEY_PREFIX}:cache",
         "OPTIONS": {
+            # One server, Sentinel or Cluster: the client realtime.redis builds from REDIS_URL.
+            "CONNECTION_FACTORY": "realtime.cache.LocationConnectionFactory",
             "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
         },

@@ -80,3 +80,51 @@ def test_issue11_item1_cluster_client_follows_moved_after_a_reshard(cluster_url:
     client.xadd(key, {"n": "1"})  # sent to the old owner, MOVED, re-sent to the new one: not run twice
     assert client.get_node_from_key(key).port == target["port"]
     assert client.xlen(key) == 2
+
+
+def _append_until_ok(deadline_s: float) -> tuple[float, int]:
+    """stream_append in a loop until one is acknowledged: (seconds it took, failures seen)."""
+    from partitions.rules import StreamTarget
+    from streams.writer import StreamUnavailable, stream_append
+
+    started, failures = time.monotonic(), 0
+    while time.monotonic() - started < deadline_s:
+        try:
+            stream_append(
+                target=StreamTarget("chat", 0, None, True, None), channel="c", user="u", client="x", data=b"1"
+            )
+        except StreamUnavailable:
+            failures += 1
+            time.sleep(0.1)
+            continue
+        return time.monotonic() - started, failures
+    raise AssertionError(f"no write acknowledged within {deadline_s} s ({failures} failures)")
+
+
+@pytest.mark.parametrize("kind", ["sentinel", "cluster"])
+def test_issue11_item1_writes_resume_after_a_failover_without_a_restart(
+    kind: str, tmp_path: Any, settings: Any
+) -> None:
+    """The master is killed (-9); the same process's client finds the promoted replica (Sentinel:
+    asks the sentinels on the next connection; Cluster: re-reads the slot map after the error)."""
+    from devcluster.redis_topology import ClusterRedis, SentinelRedis
+    from realtime.redis import reset_redis
+    from streams.writer import stream_key
+
+    topology: Any = (SentinelRedis if kind == "sentinel" else ClusterRedis)(tmp_path).start()
+    try:
+        settings.REDIS_URL = topology.url
+        reset_redis()
+        _append_until_ok(5)
+        if kind == "sentinel":
+            topology.kill_master()
+        else:
+            port = get_redis().get_node_from_key(stream_key("chat", 0)).port  # type: ignore[union-attr]
+            next(server for server in topology.servers if server.port == port).kill()
+        took, failures = _append_until_ok(30)
+        assert failures > 0  # it did notice the master was gone
+        assert get_redis().xlen(stream_key("chat", 0)) >= 1
+        print(f"{kind}: writes resumed {took:.1f} s after kill -9 ({failures} temporary errors)")
+    finally:
+        reset_redis()
+        topology.stop()

@@ -60,10 +60,12 @@ def test_stats_report_lengths_ids_pending_and_lag(prepared: list[str]) -> None:
     assert (stream.length, stream.group_names) == (3, ["audit", "billing"])
 
 
-def test_the_table_has_a_row_per_partition_and_group(prepared: list[str]) -> None:
+def test_the_table_has_a_row_per_partition_and_group(prepared: list[str], redis_url: str) -> None:
     header, *rows = stats_table(streams_info([SPEC])).splitlines()
     assert header.split() == [
         "KEY",
+        "NODE",
+        "SLOT",
         "LENGTH",
         "FIRST",
         "LAST",
@@ -73,11 +75,12 @@ def test_the_table_has_a_row_per_partition_and_group(prepared: list[str]) -> Non
         "LAG",
         "LAST-DELIVERED",
     ]
+    server = redis_url.removeprefix("redis://").removesuffix("/0")
     cells = [row.split() for row in rows]
     assert cells == [
-        [SPEC.keys[0], "3", prepared[0], prepared[2], "audit", "0", "0", "0", prepared[2]],
+        [SPEC.keys[0], server, "-", "3", prepared[0], prepared[2], "audit", "0", "0", "0", prepared[2]],
         ["billing", "1", "2", "1", prepared[1]],
-        [SPEC.keys[1], "0", "-", "-", "-"],
+        [SPEC.keys[1], server, "-", "0", "-", "-", "-"],
     ]
 
 

@@ -1,6 +1,8 @@
-"""The two compose files: valid against the Compose Specification's JSON schema (the copy that the
+"""The compose files: valid against the Compose Specification's JSON schema (the copy that the
 check-jsonschema package vendors; there is no Docker engine or compose plugin here to ask), and the
-deployment rules the schema cannot express. .env.example documents every variable."""
+deployment rules the schema cannot express. The Redis overrides (Sentinel, Cluster) are checked
+merged into the multi-instance file, as `docker compose -f ... -f ...` merges them (merge()), and
+in tests/deploy/test_compose_redis.py. .env.example documents every variable."""
 
 from __future__ import annotations
 
@@ -20,6 +22,17 @@ from tests.support.procs import ROOT
 
 DEV = "docker-compose.yml"
 MULTI = "docker-compose.multi-instance.yml"
+SENTINEL = "docker-compose.redis-sentinel.yml"
+CLUSTER = "docker-compose.redis-cluster.yml"
+OVERRIDES = [SENTINEL, CLUSTER]
+# What can be run: a file, or the multi-instance file with a Redis override ("A + B": -f A -f B).
+STACKS = [DEV, MULTI, *(f"{MULTI} + {override}" for override in OVERRIDES)]
+ONE_SHOT = {"migrate", "redis-cluster-init"}  # jobs that exit when done: nothing to restart or watch
+# Compose's merge (`-f base -f override`): mappings key by key, recursively; a scalar, and these
+# sequences, replaced whole. Compose merges other sequences (ports, volumes, ...) by rules of their
+# own, which merge() does not implement: test_issue11_item4_overrides_use_only_the_merge_rules_we_implement
+# keeps the override files off them.
+REPLACED_WHOLE = {"command", "entrypoint", "test"}
 SECRET_NAME = re.compile(r"SECRET|KEY|PASSWORD|TOKEN", re.IGNORECASE)
 INTERPOLATION = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?:[:?-][^}]*)?\}")
 
@@ -29,8 +42,28 @@ def load(name: str | Path) -> dict[str, Any]:
     return YAML(typ="safe").load(ROOT / name)
 
 
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` merged into `base` as compose merges a second -f file (see REPLACED_WHOLE)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def config(stack: str) -> dict[str, Any]:
+    """A compose file, or "A + B": B merged into A."""
+    first, *overrides = stack.split(" + ")
+    merged = load(first)
+    for name in overrides:
+        merged = merge(merged, load(name))
+    return merged
+
+
 def services(name: str) -> dict[str, dict[str, Any]]:
-    return load(name)["services"]
+    return config(name)["services"]
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
@@ -53,17 +86,17 @@ def compose_schema() -> jsonschema.protocols.Validator:
     return validator_class(schema)
 
 
-def schema_errors(path: Path) -> list[str]:
+def schema_errors(path_or_config: Path | dict[str, Any]) -> list[str]:
+    data = load(path_or_config) if isinstance(path_or_config, Path) else path_or_config
     return [
-        f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
-        for error in compose_schema().iter_errors(load(path))
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}" for error in compose_schema().iter_errors(data)
     ]
 
 
-@pytest.mark.parametrize("name", [DEV, MULTI])
+@pytest.mark.parametrize("name", [*STACKS, *OVERRIDES])
 def test_it_is_valid_against_the_compose_specification(name: str) -> None:
     assert compose_schema().schema["title"] == "Compose Specification"
-    assert schema_errors(ROOT / name) == []
+    assert schema_errors(config(name)) == []
 
 
 def test_the_schema_check_rejects_a_misspelt_key(tmp_path: Path) -> None:
@@ -74,11 +107,11 @@ def test_the_schema_check_rejects_a_misspelt_key(tmp_path: Path) -> None:
     assert "services/gateway/healthcheck: 'start_periode' does not match any of the regexes: '^x-'" in errors
 
 
-@pytest.mark.parametrize("name", [DEV, MULTI])
+@pytest.mark.parametrize("name", STACKS)
 def test_every_service_restarts_and_reports_its_health(name: str) -> None:
     for service_name, service in services(name).items():
         if service.get("restart") == "no":  # a one-shot job: exits when done, nothing to watch
-            assert service_name == "migrate"
+            assert service_name in ONE_SHOT
             continue
         assert service.get("restart") in ("unless-stopped", "always"), f"{service_name}: restart policy"
         healthcheck = service.get("healthcheck") or {}
@@ -87,7 +120,7 @@ def test_every_service_restarts_and_reports_its_health(name: str) -> None:
         assert {"interval", "timeout", "retries"} <= healthcheck.keys(), f"{service_name}: health check timing"
 
 
-@pytest.mark.parametrize("name", [DEV, MULTI])
+@pytest.mark.parametrize("name", STACKS)
 def test_every_image_is_pinned(name: str) -> None:
     for service_name, service in services(name).items():
         image = service.get("image", "")
@@ -98,7 +131,7 @@ def test_every_image_is_pinned(name: str) -> None:
         assert re.fullmatch(r"\d+\.\d+(\.\d+)?-alpine", tag), f"{service_name}: {image!r} is not pinned to a version"
 
 
-@pytest.mark.parametrize("name", [DEV, MULTI])
+@pytest.mark.parametrize("name", STACKS)
 def test_no_secret_is_written_in_the_file(name: str) -> None:
     for service_name, service in services(name).items():
         for key, value in environment(service).items():
@@ -188,7 +221,7 @@ def variables_the_gateway_reads() -> set[str]:
     names -= {"CENTRIFUGO_BIN"}
     # The image's own knobs, and what the compose files interpolate.
     names |= {"GATEWAY_ROLE", "MIGRATE_ON_START", "DJANGO_SETTINGS_MODULE"}
-    for name in (DEV, MULTI):
+    for name in (DEV, MULTI, *OVERRIDES):
         names.update(INTERPOLATION.findall((ROOT / name).read_text()))
     return names
 

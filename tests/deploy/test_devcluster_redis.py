@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import redis
 
 from devcluster.ports import Ports
 from devcluster.redis_topology import ClusterRedis, SentinelRedis, SingleRedis
@@ -106,6 +107,9 @@ def test_issue11_item4_a_wrong_redis_setting_is_named(env: dict[str, str], messa
 
 def test_issue11_item4_make_cluster_refuses_an_unknown_kind_before_starting_anything(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", **SECRETS, "CLUSTER_DIR": str(tmp_path / "var"), "CLUSTER_REDIS": "cluser"}
+    # Should the check ever be lost, fail fast instead of starting a cluster on the default ports:
+    # PostgreSQL's initdb, the first thing started, is not there.
+    env["PG_BIN"] = str(tmp_path / "no-postgres")
     result = subprocess.run(
         [sys.executable, "-m", "devcluster"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
     )
@@ -119,3 +123,36 @@ def test_issue11_item4_make_cluster_refuses_an_unknown_kind_before_starting_anyt
 def test_issue11_item4_ports_that_do_not_fit_the_kind_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"Redis cluster runs 6 servers and 0 sentinels; the ports hold 1 and 0"):
         cluster(tmp_path, "cluster", Ports.free())
+
+
+def test_issue11_item4_make_cluster_restarts_a_redis_cluster_on_its_own_files(tmp_path: Path) -> None:
+    """A second `make cluster CLUSTER_REDIS=cluster` finds its nodes' files (nodes.conf, AOF): the
+    nodes must come back on the same bus ports (their peers remember them) and must not be sent
+    to `redis-cli --cluster create`, which refuses nodes that are not empty."""
+    ports = Ports.free(redis="cluster")
+    steps: list[str] = []
+
+    def topology() -> ClusterRedis:
+        return ClusterRedis(tmp_path, ports=ports.redis, bus_ports=ports.redis_bus, progress=steps.append)
+
+    def holder(started: ClusterRedis) -> redis.Redis:
+        slot = int(started.servers[0].client().execute_command("CLUSTER", "KEYSLOT", "{kept}"))
+        owners = started.slot_owners(started.ports[0])
+        return redis.Redis(port=owners[max(start for start in owners if start <= slot)], socket_timeout=5)
+
+    first = topology().start()
+    try:
+        holder(first).set("{kept}", "before the restart")
+        layout = sorted((n["port"], n["role"], tuple(n["slots"])) for n in first.nodes())
+    finally:
+        first.stop()
+    assert [s for s in steps if s.startswith("Creating the cluster")], "the first start creates it"
+    steps.clear()
+    second = topology().start()
+    try:
+        assert steps == [], "no second create"
+        assert all(n["connected"] for port in second.ports for n in second.nodes(port)), "every bus link is up"
+        assert sorted((n["port"], n["role"], tuple(n["slots"])) for n in second.nodes()) == layout
+        assert holder(second).get("{kept}") == b"before the restart"
+    finally:
+        second.stop()
