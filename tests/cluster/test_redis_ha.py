@@ -15,9 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import signal
-import tempfile
 import time
 import zlib
 from collections import Counter
@@ -27,12 +25,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from devcluster.ports import Ports
 from devcluster.redis_topology import ClusterRedis, RedisServer, SentinelRedis
 from devcluster.topology import Cluster
+from tests.cluster.conftest import started_cluster
 from tests.e2e import clients
 from tests.support import ha
-from tests.support.gateway import SECRETS, Gateway
+from tests.support.gateway import Gateway
 from tests.support.procs import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -226,29 +224,11 @@ RULES = f"""partition_rules:
 
 @pytest.fixture(scope="module")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """tests/cluster/conftest.py's cluster, on a Redis Cluster and with REDIS_ACK=replicated."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "CENTRIFUGO_", "REDIS_", "RULES_", "DATABASE_", "GATEWAY_"))
-    }
-    env.update(SECRETS, WEB_CONCURRENCY="1", RULES_POLL_INTERVAL="0.2", ACCESS_LOG="true", REDIS_ACK="replicated")
-    pg_dir = Path(tempfile.mkdtemp(prefix="cluster-pg-"))
-    topology = Cluster(
-        var_dir=tmp_path_factory.mktemp("redis-cluster"),
-        ports=Ports.free(redis="cluster"),
-        env=env,
-        pg_dir=pg_dir,
-        redis="cluster",
-    )
-    try:
-        topology.start()
-        done = topology.manage("import_rules", "-", input=RULES)
+    """The multi-instance topology on a Redis Cluster, with REDIS_ACK=replicated everywhere."""
+    with started_cluster(tmp_path_factory.mktemp("redis-cluster"), redis="cluster", REDIS_ACK="replicated") as cluster:
+        done = cluster.manage("import_rules", "-", input=RULES)
         assert done.returncode == 0, done.stderr
-        yield topology
-    finally:
-        topology.stop()
-        shutil.rmtree(pg_dir, ignore_errors=True)
+        yield cluster
 
 
 def redis_of(cluster: Cluster) -> ClusterRedis:
