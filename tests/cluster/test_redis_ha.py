@@ -285,13 +285,20 @@ def slots_to_move(topology: ClusterRedis, partition: int) -> tuple[int, int, int
 
 
 def cluster_entries(topology: ClusterRedis) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """Every stream entry on every master; each master must hold some: the writes spread."""
     entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+    per_master: dict[int, int] = {}
     for master in topology.masters():
         client = redis.Redis(port=master["port"], socket_timeout=5)
         try:
-            entries.extend(ha.read_streams(client))
+            found = ha.read_streams(client)
         finally:
             client.close()
+        per_master[master["port"]] = len(found)
+        entries.extend(found)
+    print(f"\nstream entries per master port: {per_master}")
+    assert len(per_master) == 3, per_master
+    assert all(per_master.values()), per_master
     return entries
 
 
