@@ -108,6 +108,10 @@ def wait_ms(timeout: float) -> int:
     return max(10, int(timeout * 800) - 100)
 
 
+# After a failed connect, the next attempt waits this long (seconds).
+RECONNECT_AFTER = 0.1
+
+
 class _Held:
     """REDIS_ACK=replicated: a write's reply, kept until the WAIT after it answers. It stands in
     the connection's `waiting` queue where a future would (the same four methods)."""
@@ -311,6 +315,8 @@ class PipelinedRedis:
         self.ack_replicas = ack_replicas
         self._connection: _Connection | None = None
         self._connecting: asyncio.Future[_Connection] | None = None
+        self._failure = ""  # the last failed attempt's error, repeated until _failed_until
+        self._failed_until = 0.0
 
     @property
     def where(self) -> str:
@@ -377,16 +383,26 @@ class PipelinedRedis:
                 connection.transport.close()
 
     async def _connect(self) -> _Connection:
-        # Concurrent callers share one attempt: during an outage, one connect per moment, not per request.
+        # Concurrent callers share one attempt, and after a failed one the next waits RECONNECT_AFTER
+        # (its callers get the same error meanwhile): during an outage or a failover, a few
+        # connects (or sentinel queries) per second, not one per request.
         if self._connecting is None:
+            if self._failure and asyncio.get_running_loop().time() < self._failed_until:
+                raise RedisUnavailable(self._failure)
             self._connecting = asyncio.ensure_future(self._open())
             self._connecting.add_done_callback(self._connected)
         return await asyncio.shield(self._connecting)
 
     def _connected(self, attempt: asyncio.Future[_Connection]) -> None:
         self._connecting = None
-        if not attempt.cancelled() and attempt.exception() is None:
-            self._connection = attempt.result()
+        if attempt.cancelled():
+            return
+        failure = attempt.exception()
+        if failure is None:
+            self._connection, self._failure = attempt.result(), ""
+        else:
+            self._failure = str(failure)
+            self._failed_until = asyncio.get_running_loop().time() + RECONNECT_AFTER
 
     async def _open(self) -> _Connection:
         return await open_connection(

@@ -148,6 +148,9 @@ def test_after_redis_restarts_the_next_command_reconnects(tmp_path: Path) -> Non
         with pytest.raises(RedisUnavailable):
             await client.execute("GET", "x")
         again, _ = start_redis(tmp_path / "b", port=port)
+        from realtime.redis_async import RECONNECT_AFTER
+
+        await asyncio.sleep(RECONNECT_AFTER)  # a failed connect holds the next one back this long
         try:
             return await client.execute("PING")
         finally:
@@ -268,3 +271,36 @@ def test_submit_returns_error_replies_and_connects_when_needed(redis_url: str) -
     first, wrong = run(body)
     assert first == b"OK"
     assert isinstance(wrong, RedisReplyError)
+
+
+def test_issue11_item2_during_an_outage_connects_are_spaced_not_one_per_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a failed connect (or, behind Sentinel, a failed discovery), commands fail at once
+    with the same error for RECONNECT_AFTER; then one new attempt. 200 commands over ~0.3 s of
+    outage: a handful of attempts, not 200."""
+    attempts: list[float] = []
+    original = PipelinedRedis._open
+
+    async def counting_open(self: PipelinedRedis) -> Any:
+        attempts.append(time.monotonic())
+        return await original(self)
+
+    monkeypatch.setattr(PipelinedRedis, "_open", counting_open)
+    port = free_port()  # nothing listens here
+
+    async def body() -> list[str]:
+        client = PipelinedRedis(f"redis://127.0.0.1:{port}", timeout=1)
+        errors = []
+        started = time.monotonic()
+        while time.monotonic() < started + 0.3:
+            with pytest.raises(RedisUnavailable) as caught:
+                await client.execute("PING")
+            errors.append(str(caught.value))
+            await asyncio.sleep(0.0015)
+        return errors
+
+    errors = run(body)
+    assert len(errors) > 50
+    assert all(f"cannot connect to Redis at 127.0.0.1:{port}" in error for error in errors)
+    assert 2 <= len(attempts) <= 5, f"{len(attempts)} connect attempts"  # RECONNECT_AFTER = 0.1 s
