@@ -167,7 +167,7 @@ def test_issue11_item1_sentinel_failover_with_replicated_ack_and_one_replica_res
 ) -> None:
     """One replica (what `make cluster CLUSTER_REDIS=sentinel` runs): after the failover the new
     master has none, so publishes get 1503 until the old master is back and the sentinels have
-    made it a replica (they look at it every 10 s: their INFO period)."""
+    made it a replica (they wait 8 s after it reports its role before they reconfigure it)."""
     audit, figures, publishers = run_sentinel_failover(tmp_path, "replicated", restart_old_master=True)
     _report("sentinel replicated, 1 replica", audit, figures, publishers)
 
