@@ -398,6 +398,7 @@ async def publish_through_both_nodes(
     elapsed = time.monotonic() - started
     attempts = sum(len(p.attempts) for p in publishers)
     figures["publishes_per_s"] = attempts / elapsed
+    figures["longest_gap_s"] = max(p.longest_gap() for p in publishers)
     errors = [a for p in publishers for a in p.attempts if a.outcome != ha.OK]
     if errors:
         figures["error_window_s"] = max(a.done for a in errors) - min(a.sent for a in errors)

@@ -56,6 +56,11 @@ class Publisher:
     def acked(self) -> list[int]:
         return [a.seq for a in self.attempts if a.outcome == OK]
 
+    def longest_gap(self) -> float:
+        """The longest time between two acknowledgements in a row: how long publishing stalled."""
+        acks = [a.done for a in self.attempts if a.outcome == OK]
+        return max((b - a for a, b in itertools.pairwise(acks)), default=0.0)
+
     def first_ack_sent_after(self, moment: float) -> Attempt | None:
         return next((a for a in self.attempts if a.outcome == OK and a.sent >= moment), None)
 
