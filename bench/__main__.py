@@ -1,7 +1,8 @@
 """`python -m bench`: both benchmarks, a printed report, and var/bench/results.json.
 
 scripts/bench.sh is the entry point (it installs wrk and the Node baseline's packages first);
-`--tuning` runs the second-phase matrix of gunicorn layouts and stack variants instead.
+`--tuning` runs the second-phase matrix of gunicorn layouts and stack variants instead;
+`--only topologies` the publish callback on single Redis, Sentinel and Cluster (bench/redis_topologies.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import callbacks, inprocess, report, rules, targets
+from bench import callbacks, inprocess, redis_topologies, report, rules, targets
 from bench.loadgen import wrk_version
 
 ROOT = targets.ROOT
@@ -86,7 +87,7 @@ def _publish(args: argparse.Namespace, results: dict[str, Any], var_dir: Path, r
                 "rounds, one target at a time =="
             )
             print("   wrk -t1 (one thread) shares the 2 cores with the server and Redis; Redis has no persistence.")
-            outcomes = callbacks.run(chosen, settings, ctx, client)
+            outcomes = callbacks.run(chosen, settings, ctx, lambda _: callbacks.RedisStore(client))
         stack = inprocess.run(ctx) if args.tuning or args.only == "inprocess" else None
 
     if outcomes:
@@ -136,7 +137,11 @@ def _export(rev: str, var_dir: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["callbacks", "rules", "inprocess"], help="run one benchmark")
+    parser.add_argument(
+        "--only",
+        choices=["callbacks", "rules", "inprocess", "topologies"],
+        help="run one benchmark (topologies: single Redis vs Sentinel vs Cluster, REDIS_ACK local vs replicated)",
+    )
     parser.add_argument("--tuning", action="store_true", help="the gunicorn/stack matrix, and the in-process costs")
     parser.add_argument("--targets", help="comma-separated target names (default: the main set)")
     parser.add_argument("--connections", type=int, default=32, help="wrk keep-alive connections [32]")
@@ -157,7 +162,13 @@ def main(argv: list[str] | None = None) -> int:
         f"DRF {m['djangorestframework']}, gunicorn {m['gunicorn']}, node {m['node']}, {m['wrk'].split(' [')[0]}"
     )
 
-    if args.only != "rules":
+    if args.only == "topologies":
+        settings = callbacks.Settings(
+            connections=args.connections, duration_s=args.duration, warmup_s=args.warmup, rounds=args.rounds
+        )
+        names = args.targets.split(",") if args.targets else ()
+        results["topologies"] = redis_topologies.run(settings, var_dir, run_dir, names)
+    elif args.only != "rules":
         _publish(args, results, var_dir, run_dir)
     if args.only in (None, "rules") and not args.tuning:
         print("\n== Rule decisions: RuleSet.decide() over generated rule sets (pure Python, one core) ==")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
@@ -186,17 +186,41 @@ def stored_entries(client: redis.Redis) -> int:
     return total
 
 
-def settled_entries(client: redis.Redis, *, timeout: float = 5.0) -> int:
+def settled_entries(store: Store, *, timeout: float = 5.0) -> int:
     """The count once the server has finished what wrk left in flight."""
-    last = stored_entries(client)
+    last = store.entries()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         time.sleep(0.25)
-        now = stored_entries(client)
+        now = store.entries()
         if now == last:
             return now
         last = now
     return last
+
+
+class Store(Protocol):
+    """The Redis a target writes to, as the measurement sees it (one server, or a whole topology)."""
+
+    def flush(self) -> None: ...
+    def entries(self) -> int: ...
+    def cpu_seconds(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class RedisStore:
+    """One redis-server (the benchmark's private one)."""
+
+    client: redis.Redis
+
+    def flush(self) -> None:
+        self.client.flushdb()
+
+    def entries(self) -> int:
+        return stored_entries(self.client)
+
+    def cpu_seconds(self) -> float:
+        return redis_cpu(self.client)
 
 
 def probe(port: int, target: Target, body: bytes, secret: str) -> None:
@@ -216,19 +240,19 @@ def probe(port: int, target: Target, body: bytes, secret: str) -> None:
         raise RuntimeError(f"{target.name}: probe answer is not a stored publish result: {answer}")
 
 
-def measure(target: Target, ctx: Context, client: redis.Redis, settings: Settings) -> Round:
+def measure(target: Target, ctx: Context, store: Store, settings: Settings) -> Round:
     body = publish_body(binary_encoding=target.binary_encoding)
-    client.flushdb()
+    store.flush()
     server = target.server(ctx)
     server.start()
     try:
         probe(server.port, target, body, ctx.secrets.proxy)
         url = f"http://127.0.0.1:{server.port}{target.path}"
-        before = stored_entries(client)
+        before = store.entries()
         warm = run_wrk(
             url, body=body, secret=ctx.secrets.proxy, connections=settings.connections, duration_s=settings.warmup_s
         )
-        cpu0, redis0, ticks0 = server.cpu_seconds(), redis_cpu(client), CpuTicks.now()
+        cpu0, redis0, ticks0 = server.cpu_seconds(), store.cpu_seconds(), CpuTicks.now()
         split: list[int] = []
         # Once wrk's connections are up: how the server's processes share them.
         probe_split = threading.Timer(
@@ -239,8 +263,8 @@ def measure(target: Target, ctx: Context, client: redis.Redis, settings: Setting
             url, body=body, secret=ctx.secrets.proxy, connections=settings.connections, duration_s=settings.duration_s
         )
         probe_split.join()
-        cpu1, redis1, ticks1 = server.cpu_seconds(), redis_cpu(client), CpuTicks.now()
-        stored = settled_entries(client) - before
+        cpu1, redis1, ticks1 = server.cpu_seconds(), store.cpu_seconds(), CpuTicks.now()
+        stored = settled_entries(store) - before
     finally:
         server.stop()
     return Round(
@@ -303,12 +327,15 @@ def environment(*, var_dir: Path, run_dir: Path) -> Iterator[tuple[Context, redi
             redis_server.stop()
 
 
-def run(targets: Sequence[Target], settings: Settings, ctx: Context, client: redis.Redis) -> list[Outcome]:
-    """Every target `settings.rounds` times, round-robin, one at a time."""
+def run(
+    targets: Sequence[Target], settings: Settings, ctx: Context, stores: Callable[[Target], Store]
+) -> list[Outcome]:
+    """Every target `settings.rounds` times, round-robin, one at a time; `stores` gives the Redis
+    each target writes to."""
     outcomes = [Outcome(target) for target in targets]
     for n in range(settings.rounds):
         for outcome in outcomes:
-            one = measure(outcome.target, ctx, client, settings)
+            one = measure(outcome.target, ctx, stores(outcome.target), settings)
             outcome.rounds.append(one)
             print(
                 f"    round {n + 1}/{settings.rounds} {outcome.target.name:<20} {one.load.rps:>7.0f} req/s", flush=True

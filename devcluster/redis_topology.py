@@ -166,19 +166,25 @@ class SingleRedis(RedisTopology):
 
 class SentinelRedis(RedisTopology):
     """A master, one replica, three sentinels (quorum 2) watching MASTER_NAME. Failover after the
-    master has been unreachable for `down_after_ms` (the sentinels' down-after-milliseconds)."""
+    master has been unreachable for `down_after_ms` (the sentinels' down-after-milliseconds).
+
+    `replicas=2` adds a second replica: after a failover the sentinels point it at the new master
+    at once, so REDIS_ACK=replicated has a replica again without waiting for the old master (the
+    acceptance tests measure both)."""
 
     kind = "sentinel"
 
     def __init__(
         self, directory: Path, *, ports: Sequence[int] = (), sentinel_ports: Sequence[int] = (),
-        down_after_ms: int = 1000, **kwargs: Any,
+        down_after_ms: int = 1000, replicas: int = 1, **kwargs: Any,
     ) -> None:  # fmt: skip
         super().__init__(directory, **kwargs)
-        master_port, replica_port = list(ports) or [free_port(), free_port()]
+        master_port, replica_port, *more = list(ports) or [free_port() for _ in range(1 + replicas)]
         self.down_after_ms = down_after_ms
         self.master = self._server("redis-a", master_port)
         self.replica = self._server("redis-b", replica_port, "--replicaof", "127.0.0.1", str(master_port))
+        for i, port in enumerate(more):
+            self._server(f"redis-{chr(ord('c') + i)}", port, "--replicaof", "127.0.0.1", str(master_port))
         self.sentinel_ports = list(sentinel_ports) or [free_port() for _ in range(3)]
         self.sentinels: list[Process] = []
 
@@ -187,10 +193,10 @@ class SentinelRedis(RedisTopology):
         return build("sentinel", [("127.0.0.1", port) for port in self.sentinel_ports], master_name=MASTER_NAME)
 
     def _start(self, env: dict[str, str]) -> None:
-        self.master.start(env)
-        self.replica.start(env)
-        self.master.wait()
-        self.replica.wait()
+        for server in self.servers:
+            server.start(env)
+        for server in self.servers:
+            server.wait()
         for i, port in enumerate(self.sentinel_ports):
             directory = self.directory / f"sentinel-{i + 1}"
             directory.mkdir(parents=True, exist_ok=True)
@@ -211,7 +217,7 @@ class SentinelRedis(RedisTopology):
         wait_for(self._sentinels_ready, timeout=30, what="the sentinels to see the replica and each other")
 
     def _replica_in_sync(self) -> bool:
-        return _link_up(self.replica.port)
+        return all(_link_up(server.port) for server in self.servers[1:])
 
     def _sentinels_ready(self) -> bool:
         import redis
@@ -221,7 +227,7 @@ class SentinelRedis(RedisTopology):
                 state = _client(port).sentinel_master(MASTER_NAME)
             except redis.RedisError:
                 return False
-            if int(state.get("num-slaves", 0)) < 1 or int(state.get("num-other-sentinels", 0)) < 2:
+            if int(state.get("num-slaves", 0)) < len(self.servers) - 1 or int(state.get("num-other-sentinels", 0)) < 2:
                 return False
         return True
 

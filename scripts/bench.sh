@@ -2,7 +2,7 @@
 # Benchmarks (bench/README.md): publish-callback throughput of the gateway against a Node/Express and a
 # naive DRF baseline measured in the same run, then rule-decision throughput. Prints ratios and
 # writes var/bench/results.json. Load goes to 127.0.0.1 only and every run is bounded in time.
-# Usage: scripts/bench.sh [--tuning] [--only callbacks|rules] [--connections N] [--duration S] ...
+# Usage: scripts/bench.sh [--tuning] [--only callbacks|rules|topologies] [--connections N] [--duration S] ...
 set -o errexit -o pipefail -o nounset
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
