@@ -65,6 +65,7 @@ _SUB = "Subscribe"
 _OPTIONS = "Subscription options (empty: Centrifugo's default)"
 _PUB = "Publish"
 _CHECKS = "Publication checks"
+_WORKERS = "Backend workers"
 _OVERRIDE: dict[str, Any] = {"section": _OPTIONS, "group": "subscription", "missing": None, "omit": (None,)}
 
 CHANNEL_RULE_FIELDS: tuple[RuleField, ...] = (
@@ -88,6 +89,8 @@ CHANNEL_RULE_FIELDS: tuple[RuleField, ...] = (
     RuleField("allow_binary", _CHECKS, missing=False, omit=(False,)),
     RuleField("publish_rate_limit", _CHECKS, "publish_rate_limit", "count", None, (None, 0), required=True),
     RuleField("publish_rate_window", _CHECKS, "publish_rate_limit", "per_seconds", 60, needs="publish_rate_limit"),
+    RuleField("log_join_leave", _WORKERS, "workers", "join_leave", False, (False,), compiled=True),
+    RuleField("enrich", _WORKERS, "workers", "enrich", False, (False,), compiled=True),
 )
 # How a rules file writes each group of fields (for the error that names a malformed one).
 CHANNEL_RULE_GROUPS = {
@@ -95,6 +98,7 @@ CHANNEL_RULE_GROUPS = {
     "publish": "{access: authenticated}",
     "subscription": "{presence: true}",
     "publish_rate_limit": "{count: N, per_seconds: S}",
+    "workers": "{join_leave: true, enrich: true}",
 }
 
 
@@ -125,6 +129,17 @@ class ChannelRule(models.Model):
         default=False,
         help_text="Accept publications that are not JSON (stored with enc=binary, delivered byte for byte). "
         "Subscribe to such channels with protobuf clients only: a JSON client cannot receive raw bytes.",
+    )
+    log_join_leave = models.BooleanField(
+        default=False,
+        help_text="Write a join entry to the message log when a client subscribes, and a leave entry when it "
+        "is gone (unsubscribe, disconnect, network cut), ordered with the channel's messages, for backend "
+        "workers. Costs a Redis write per subscribe.",
+    )
+    enrich = models.BooleanField(
+        default=False,
+        help_text='Subscribers receive the client\'s payload under "data" together with server-set fields the '
+        "client cannot forge: the sender's user id and name, the server time and the log entry id.",
     )
     publish_rate_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="At most this many publications per user (per client when anonymous)..."

@@ -10,6 +10,7 @@
         allow_binary: false     # true: non-JSON publications are accepted (stored enc=binary)
         publish_rate_limit: {count: 10, per_seconds: 60}
         subscription: {presence: true, join_leave: false}
+        workers: {join_leave: true, enrich: true}   # log join/leave entries; enrich what subscribers get
     partition_rules:
       - pattern: "chat:*"
         stream: chat
