@@ -19,7 +19,6 @@ logger = logging.getLogger("workers.examples")
 
 class EchoWorker(Worker):
     group = "echo"
-    streams = ["default"]
     channels = ["echo:*"]
     idle_seconds = 30.0
 

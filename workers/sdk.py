@@ -4,7 +4,7 @@
 
     class Assistant(Worker):
         group = "assistant"            # the worker group: its processes share the partitions
-        streams = ["default"]          # the streams to read (partitions: from the rules)
+        streams = ["default"]          # streams to read (partitions from the rules); [] = all
         channels = ["chat:*"]          # glob patterns; other channels' entries are skipped (acked)
 
         def on_message(self, channel: str, message: Message) -> None:
@@ -76,7 +76,7 @@ class Worker:
     """Subclass and override the handlers you need; the defaults do nothing."""
 
     group: ClassVar[str] = ""  # required: the worker group (= the Redis consumer group) name
-    streams: ClassVar[list[str]] = ["default"]
+    streams: ClassVar[list[str]] = []  # stream names; empty: every stream the rules write
     channels: ClassVar[list[str]] = ["*"]
     idle_seconds: ClassVar[float] = 60.0  # a channel with no message and no member this long is inactive
     batch: ClassVar[int] = 100  # entries read per partition at once

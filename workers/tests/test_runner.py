@@ -172,3 +172,27 @@ def test_issue12_item2_a_second_worker_gets_a_fair_share_without_restarting_the_
     fill(raw, 40)
     wait_for(lambda: all(raw.xpending(k, "g")["pending"] == 0 for k in SPEC.keys)
              and raw.xinfo_groups(SPEC.keys[0])[0]["lag"] == 0, timeout=10, what="acks")  # fmt: skip
+
+
+def test_issue12_item2_a_worker_runs_on_a_redis_cluster(cluster_url: str) -> None:
+    from realtime.redis import get_redis
+
+    client = get_redis()
+    spec = StreamSpec("jobs", 4)  # four slots, spread over the masters
+    for i in range(40):
+        client.xadd(spec.keys[i % 4], {"channel": f"jobs:{i % 4}", "data": json.dumps({"seq": i}), "ts": "1"})
+    worker = Collect(name="a", fail=lambda m: m.json()["seq"] == 5)
+    runner = Runner(worker, client=blocking_redis(block_ms=100), keys=spec.keys, lease_seconds=3.0,
+                    max_deliveries=2, block_ms=100)  # fmt: skip
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: len(worker.seen) == 39 and runner.counts.dead == 1, timeout=30, what="39 handled, 1 dead")
+        wait_for(lambda: all(client.xpending(k, "g")["pending"] == 0 for k in spec.keys), timeout=10, what="acks")
+        assert client.xlen("rtgw:dead:{jobs:1}") == 1
+        assert all(client.get(lease_key(k, "g")) for k in spec.keys)
+    finally:
+        runner.stop()
+        thread.join(timeout=10)
+    assert not any(client.exists(lease_key(k, "g")) for k in spec.keys)
+    assert runner.counts.fenced_acks == 0
