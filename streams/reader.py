@@ -46,6 +46,10 @@ class Message:
     # log_join_leave): then data is JSON, {"info": ...} or {"reason": ...}.
     type: str = "message"
 
+    def json(self) -> object:
+        """`data` decoded as JSON (msgspec.DecodeError for binary data)."""
+        return msgspec.json.decode(self.data)
+
     def as_json(self) -> dict[str, object]:
         body: dict[str, object] = {"id": self.id, "stream": self.stream_key, "channel": self.channel,
                                    "user": self.user, "ts": self.ts}  # fmt: skip

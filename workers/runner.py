@@ -223,41 +223,44 @@ class Runner:
     def _handle(self, o: Owned, entries: list[Any]) -> None:
         """Entries of one partition, in order; stops at a failure, a release, a stop or a lost lease."""
         lease, dispatch, counters = o.lease, self._dispatch, metrics.partition(self._group, o.key)
-        o.last_ack = time.monotonic()
+        stopping, clock, unacked, before = self._stopping.is_set, time.monotonic, o.unacked, o.lifecycle.before
+        o.last_ack = clock()
         try:
             for entry_id, fields in entries:
-                if self._stopping.is_set() or o.release or not lease.held():
+                now = clock()
+                if now >= lease.valid_until or o.release or stopping():
                     break  # the rest stay pending: the next owner (or we, later) claims them first
+                if now - o.last_ack >= ACK_EVERY:
+                    self._flush(o)
                 if not fields:  # trimmed away after delivery: nothing left to handle
-                    o.unacked.append(entry_id)
+                    unacked.append(entry_id)
                     continue
                 message = message_from_entry(o.key, entry_id, fields)
                 if not self._match_all and not any(fnmatchcase(message.channel, p) for p in self._patterns):
                     self.counts.skipped += 1
-                    o.unacked.append(entry_id)
+                    unacked.append(entry_id)
                     continue
                 try:
-                    for event in o.lifecycle.before(message):
+                    for event in before(message):
                         dispatch.event(event.kind, event.channel, event.info)
                     dispatch.message(message)
                 except Exception as exc:
                     self._flush(o)
                     self._failed(o, entry_id, fields, exc)
                     return
-                o.unacked.append(entry_id)
+                unacked.append(entry_id)
                 self.counts.handled += 1
                 counters.handled.inc()
                 if o.failures:
                     o.failures = 0
-                if time.monotonic() - o.last_ack >= ACK_EVERY:
-                    self._flush(o)
         finally:
             self._flush(o)
 
     def _flush(self, o: Owned) -> None:
         if not o.unacked:
             return
-        ids, o.unacked = o.unacked, []
+        ids = o.unacked[:]
+        o.unacked.clear()  # in place: _handle holds the list
         o.last_ack = time.monotonic()
         if self._leases.ack(o.lease, ids) < 0:
             self.counts.fenced_acks += len(ids)

@@ -33,15 +33,9 @@ from streams.reader import Message as LogMessage
 __all__ = ["Message", "PublishError", "Who", "Worker"]
 
 
-class Message(LogMessage):
-    """An entry of the log as handlers get it (streams.reader.Message): `id`, `stream_key`,
-    `channel`, `user`, `client`, `data` (bytes), `binary`, `ts` (unix ms), `type`."""
-
-    __slots__ = ()
-
-    def json(self) -> Any:
-        """`data` decoded as JSON (raises msgspec.DecodeError for binary data)."""
-        return msgspec.json.decode(self.data)
+# An entry of the log as handlers get it: `id`, `stream_key`, `channel`, `user`, `client`, `data`
+# (bytes), `binary`, `ts` (unix ms), `type`, and `json()` (data decoded).
+Message = LogMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,12 +132,17 @@ class Dispatch:
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self._local = threading.local()
+        # The common case, a plain `def on_message`, is called without looking at its result.
+        self._on_message_sync = not inspect.iscoroutinefunction(worker.on_message)
 
     def message(self, message: LogMessage) -> None:
         token = _current.set((message.stream_key, message.id, [0]))
         try:
             if message.type == "message":
-                self._call(self.worker.on_message, message.channel, _typed(message))
+                if self._on_message_sync:
+                    self.worker.on_message(message.channel, message)
+                else:
+                    self._call(self.worker.on_message, message.channel, message)
             elif message.type in ("join", "leave"):
                 handler = self.worker.on_join if message.type == "join" else self.worker.on_leave
                 self._call(handler, message.channel, who_of(message))
@@ -168,13 +167,6 @@ class Dispatch:
 
 async def _awaited(result: Any) -> Any:
     return await result
-
-
-def _typed(message: LogMessage) -> Message:
-    return Message(
-        message.stream_key, message.id, message.channel, message.user, message.client, message.data,
-        message.binary, message.ts, message.type,
-    )  # fmt: skip
 
 
 def who_of(message: LogMessage) -> Who:
