@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 
+from workers.examples import EchoWorker
 from workers.sdk import Message, Worker
 
 
@@ -31,3 +32,10 @@ def _append(line: str) -> None:
         os.write(fd, line.encode())
     finally:
         os.close(fd)
+
+
+class ChatEcho(EchoWorker):
+    """The example worker on the `chat` namespace the shipped Centrifugo config has (tests/e2e)."""
+
+    group = "echo-e2e"
+    channels = ["chat:echo*"]
