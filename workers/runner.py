@@ -149,13 +149,23 @@ class Runner:
         """Safe from a signal handler: entries in hand finish and are acked, leases are released."""
         self._stopping.set()
 
+    def _pause(self, seconds: float) -> None:
+        # Not Event.wait on this (the main) thread: stop() runs in a signal handler on it, and
+        # Event.set() would block on the lock Event.wait holds for an instant.
+        deadline = time.monotonic() + seconds
+        while not self._stopping.is_set() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     def owned(self) -> list[str]:
         with self._lock:
             return sorted(o.key for o in self._owned.values())
 
     def run(self) -> Counts:
         heart = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
-        self._heartbeat()
+        try:
+            self._heartbeat()  # the first share now, not a third of the lease time later
+        except REDIS_UNAVAILABLE:
+            logger.warning("redis unavailable at start; the heartbeat keeps trying", exc_info=True)
         heart.start()
         try:
             while not self._stopping.is_set():
@@ -163,7 +173,7 @@ class Runner:
                     self.run_once()
                 except REDIS_UNAVAILABLE:
                     logger.warning("redis unavailable; retrying in 1 s", exc_info=True)
-                    self._stopping.wait(1.0)
+                    self._pause(1.0)
         finally:
             self._stopping.set()
             heart.join(timeout=self._beat + 5)
@@ -199,7 +209,7 @@ class Runner:
             )  # fmt: skip
             work += [(by_key[raw_key.decode()], entries) for raw_key, entries in reply]
         elif not work:
-            self._stopping.wait(0.05 if recovering else 0.2)
+            self._pause(0.05 if recovering else 0.2)
             return
         work = [(o, entries) for o, entries in work if entries]
         if self._pool is None or len(work) < 2:
