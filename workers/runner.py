@@ -364,8 +364,7 @@ class Runner:
         with self._lock:
             owned = list(self._owned.values())
         for o in owned:
-            if o.release:
-                continue
+            # One marked for release is renewed too: it is still being handled until given up.
             if not self._leases.renew(o.lease):
                 self.counts.lost += 1
                 with self._lock:
