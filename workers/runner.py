@@ -174,6 +174,14 @@ class Runner:
                 except REDIS_UNAVAILABLE:
                     logger.warning("redis unavailable; retrying in 1 s", exc_info=True)
                     self._pause(1.0)
+                except redis.ResponseError as exc:
+                    # NOGROUP: the key or its group is gone; UNBLOCKED: deleted during a blocking read.
+                    if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
+                        raise
+                    logger.warning("a partition or its group was deleted; creating them again")
+                    self._groups_ready.clear()
+                    for key in self.owned():
+                        self._ensure_group(key)
         finally:
             self._stopping.set()
             heart.join(timeout=self._beat + 5)

@@ -287,3 +287,16 @@ def test_issue12_item2_a_partition_marked_for_release_keeps_its_lease_until_give
         runner._heartbeat()
     assert all(o.lease.held() for o in owned)
     assert all(raw.get(lease_key(o.key, "g")) == o.lease.value.encode() for o in owned)
+
+
+def test_issue12_item2_a_deleted_partition_is_created_again_and_read_on(
+    raw: redis.Redis, runners: Callable[..., Runner]
+) -> None:
+    fill(raw, 4)
+    worker = Collect(name="a")
+    runners(worker)
+    wait_for(lambda: len(worker.seen) == 4, timeout=10, what="4 entries")
+    raw.delete(*SPEC.keys)  # an operator drops the streams (and with them the group)
+    time.sleep(0.3)
+    fill(raw, 4)
+    wait_for(lambda: len(worker.seen) == 8, timeout=10, what="4 more after the delete")
