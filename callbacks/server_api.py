@@ -80,7 +80,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         return self.keyword
 
 
-def _json(body: dict[str, Any], status: int) -> HttpResponse:
+def api_response(body: dict[str, Any], status: int) -> HttpResponse:
     return HttpResponse(protocol.encode(body), content_type="application/json", status=status)
 
 
@@ -106,17 +106,16 @@ def _centrifugo_connection(host: str, port: int) -> http.client.HTTPConnection:
     return http.client.HTTPConnection(host, port, timeout=2)
 
 
-def centrifugo_publish(*, channel: str, data: bytes, tags: dict[str, str], idempotency_key: str) -> dict[str, Any]:
-    """Centrifugo's HTTP server API `publish`; raises CentrifugoUnavailable on any failure."""
+def centrifugo_call(method: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One call of Centrifugo's HTTP server API (`POST /api/<method>`): its whole answer, `result` or
+    `error` (Centrifugo answers its own errors with 200). Raises CentrifugoUnavailable when there is
+    no answer: connection refused or lost, a timeout, a status other than 200 (a wrong key is 401)."""
     url = urlsplit(settings.CENTRIFUGO_API_URL)
-    body: dict[str, Any] = {"channel": channel, "data": msgspec.Raw(data), "tags": tags}
-    if idempotency_key:
-        body["idempotency_key"] = idempotency_key
     host, port = url.hostname or "127.0.0.1", url.port or 80
     connection = _centrifugo_connection(host, port)
     _connections.held = None
     try:
-        connection.request("POST", f"{url.path.rstrip('/')}/api/publish", protocol.encode(body),
+        connection.request("POST", f"{url.path.rstrip('/')}/api/{method}", protocol.encode(body),
                            {"Content-Type": "application/json", "X-API-Key": settings.CENTRIFUGO_API_KEY})  # fmt: skip
         response = connection.getresponse()
         payload = response.read()
@@ -129,40 +128,63 @@ def centrifugo_publish(*, channel: str, data: bytes, tags: dict[str, str], idemp
         _connections.held = (connection, host, port, time.monotonic())
     if response.status != 200:
         raise CentrifugoUnavailable(f"HTTP {response.status}: {payload[:200]!r}")
-    answer = msgspec.json.decode(payload)
+    try:
+        answer = msgspec.json.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise CentrifugoUnavailable(f"unreadable answer: {payload[:200]!r}") from exc
+    if not isinstance(answer, dict):
+        raise CentrifugoUnavailable(f"unreadable answer: {payload[:200]!r}")
+    return answer
+
+
+def centrifugo_publish(*, channel: str, data: bytes, tags: dict[str, str], idempotency_key: str) -> dict[str, Any]:
+    """Centrifugo's HTTP server API `publish`; raises CentrifugoUnavailable on any failure."""
+    body: dict[str, Any] = {"channel": channel, "data": msgspec.Raw(data), "tags": tags}
+    if idempotency_key:
+        body["idempotency_key"] = idempotency_key
+    answer = centrifugo_call("publish", body)
     if "error" in answer:
         raise CentrifugoUnavailable(f"error {answer['error']}")
     return dict(answer.get("result", {}))
 
 
-class PublishApiView(APIView):
+class ServerApiView(APIView):
+    """A view of the server API: `Authorization: Api-Key`, and every error in the protocol's shape
+    `{"error": {"code", "message"}}` (401 with `WWW-Authenticate: Api-Key` for a missing or wrong key)."""
+
     authentication_classes = (ApiKeyAuthentication,)
     permission_classes = ()
     throttle_classes = ()
 
     def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]
         if isinstance(exc, exceptions.APIException):
-            response = _json({"error": {"code": protocol.BAD_REQUEST, "message": str(exc.detail)}}, exc.status_code)
+            response = api_response(
+                {"error": {"code": protocol.BAD_REQUEST, "message": str(exc.detail)}}, exc.status_code
+            )
             if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
                 response.status_code = 401
                 response["WWW-Authenticate"] = ApiKeyAuthentication.keyword
             return response
         raise exc
 
+
+class PublishApiView(ServerApiView):
     def post(self, request: Request) -> HttpResponse:
         raw = request.body
         if len(raw) > settings.SERVER_API_MAX_BODY:
-            return _json({"error": {"code": protocol.LIMIT_EXCEEDED, "message": "request body too large"}}, 413)
+            return api_response({"error": {"code": protocol.LIMIT_EXCEEDED, "message": "request body too large"}}, 413)
         problem = json_problem(raw)
         if problem is not None:
-            return _json({"error": {"code": protocol.BAD_REQUEST, "message": problem}}, 400)
+            return api_response({"error": {"code": protocol.BAD_REQUEST, "message": problem}}, 400)
         try:
             body = _decode_body(raw)
         except DECODE_ERRORS as exc:
-            return _json({"error": {"code": protocol.BAD_REQUEST, "message": f"bad request: {exc}"}}, 400)
+            return api_response({"error": {"code": protocol.BAD_REQUEST, "message": f"bad request: {exc}"}}, 400)
         idempotency = request.META.get("HTTP_IDEMPOTENCY_KEY", "") or body.idempotency_key
         if len(idempotency) > MAX_IDEMPOTENCY_KEY:
-            return _json({"error": {"code": protocol.BAD_REQUEST, "message": "Idempotency-Key is too long"}}, 400)
+            return api_response(
+                {"error": {"code": protocol.BAD_REQUEST, "message": "Idempotency-Key is too long"}}, 400
+            )
         outcome = publication_accept(
             channel=body.channel,
             user=settings.SERVER_API_USER,
@@ -173,7 +195,7 @@ class PublishApiView(APIView):
         )
         if isinstance(outcome, Rejected):
             error = {"code": outcome.code, "message": outcome.message, "temporary": outcome.temporary}
-            return _json({"error": error}, STATUS_FOR.get(outcome.code, 400))
+            return api_response({"error": error}, STATUS_FOR.get(outcome.code, 400))
         tags = outcome.tags()
         try:
             broadcast = centrifugo_publish(
@@ -186,8 +208,8 @@ class PublishApiView(APIView):
                 if idempotency
                 else ("stored but not broadcast; a retry without an idempotency key would store it again")
             )
-            return _json(
+            return api_response(
                 {"error": {"code": BROADCAST_FAILED, "message": message, "temporary": True}, "tags": tags}, 502
             )
         duplicate = bool(outcome.appended and outcome.appended.duplicate)
-        return _json({"result": {**tags, "duplicate": duplicate, "centrifugo": broadcast}}, 200)
+        return api_response({"result": {**tags, "duplicate": duplicate, "centrifugo": broadcast}}, 200)
