@@ -24,6 +24,7 @@ from django.http import HttpResponse
 from rest_framework.request import Request
 
 from callbacks import protocol
+from callbacks.enrichment import name_in_info
 from callbacks.server_api import CentrifugoUnavailable, ServerApiView, api_response, centrifugo_call
 from partitions.rules import Action
 from partitions.store import rules_store
@@ -104,20 +105,11 @@ def _ask_centrifugo(method: str, channel: str) -> dict[str, Any]:
     raise Refused(503, CENTRIFUGO_UNAVAILABLE, f"Centrifugo answered error {code}: {message}", temporary=True)
 
 
-def connection_name(conn_info: Any) -> str | None:
-    """The display name in a connection's info (a token's `info`): its `name`, when a string."""
-    if isinstance(conn_info, dict):
-        name = conn_info.get("name")
-        if isinstance(name, str):
-            return name
-    return None
-
-
 def _member(info: dict[str, Any]) -> dict[str, Any]:
     member = {
         "user": info.get("user", ""),
         "client": info.get("client", ""),
-        "name": connection_name(info.get("conn_info")),
+        "name": name_in_info(info.get("conn_info")),
     }
     for key in ("conn_info", "chan_info"):  # as Centrifugo returns them: absent when not set
         if key in info:

@@ -29,6 +29,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from callbacks import protocol
+from callbacks.enrichment import envelope
 from callbacks.json_checks import DECODE_ERRORS, json_problem
 from callbacks.publishing import MAX_IDEMPOTENCY_KEY, Rejected, publication_accept
 
@@ -39,6 +40,7 @@ STATUS_FOR = {protocol.PERMISSION_DENIED: 403, protocol.BAD_REQUEST: 400, protoc
               protocol.TOO_MANY_REQUESTS: 429, protocol.IDEMPOTENCY_KEY_REUSED: 422,
               protocol.STORE_UNAVAILABLE: 503}  # fmt: skip
 BROADCAST_FAILED = 1502
+SERVER_API_CLIENT = "server-api"  # the `client` of its publications, in the log and enriched ones
 
 
 class PublishBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -188,7 +190,7 @@ class PublishApiView(ServerApiView):
         outcome = publication_accept(
             channel=body.channel,
             user=settings.SERVER_API_USER,
-            client="server-api",
+            client=SERVER_API_CLIENT,
             roles=settings.SERVER_API_ROLES,
             data=bytes(body.data),
             idempotency=idempotency,
@@ -197,9 +199,13 @@ class PublishApiView(ServerApiView):
             error = {"code": outcome.code, "message": outcome.message, "temporary": outcome.temporary}
             return api_response({"error": error}, STATUS_FOR.get(outcome.code, 400))
         tags = outcome.tags()
+        data = bytes(body.data)
+        if outcome.enrich:  # subscribers of the channel get the same envelope as from a client
+            data = envelope(data=data, user=settings.SERVER_API_USER, client=SERVER_API_CLIENT, name=None,
+                            appended=outcome.appended)  # fmt: skip
         try:
             broadcast = centrifugo_publish(
-                channel=body.channel, data=bytes(body.data), tags=tags, idempotency_key=outcome.broadcast_key
+                channel=body.channel, data=data, tags=tags, idempotency_key=outcome.broadcast_key
             )
         except CentrifugoUnavailable as exc:
             logger.error("server publish stored but not broadcast: channel=%r %s: %s", body.channel, tags, exc)
