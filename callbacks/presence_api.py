@@ -9,10 +9,10 @@ counts the clients of every node. The key and the error shape are POST /api/publ
 
 The channel is the rest of the path before `/presence`, percent-decoded once by the server: send
 its UTF-8 bytes percent-encoded where a URL needs it (`#` as %23, `%` as %25, `?` as %3F); `:`,
-`$` and `/` may go as they are. What is refused (400) before Centrifugo is asked: an empty name, one
-longer than 255 bytes (Centrifugo's channel.max_length: no client can subscribe to it), control
-characters (NUL would put the channel in a Centrifugo namespace that does not exist) or bytes that
-were not UTF-8 (U+FFFD), and a channel no channel rule matches (nobody can subscribe to it).
+`$` and `/` may go as they are. What is refused (400) before Centrifugo is asked, each a channel no
+client can be subscribed to: an empty name, one that is not ASCII (Centrifugo's rule without a
+channel_regex), longer than 255 characters (its channel.max_length), with control characters (NUL
+would put it in a Centrifugo namespace that does not exist), and one no channel rule matches.
 """
 
 from __future__ import annotations
@@ -60,19 +60,28 @@ class Refused(Exception):
         return api_response({"error": error}, self.status)
 
 
-def channel_problem(channel: str) -> str | None:
-    """Why `channel` cannot have presence, as a client error, or None."""
+NOT_ASCII = "channel is not ASCII: Centrifugo lets clients subscribe to ASCII channel names only"
+
+
+def channel_problem(channel: str, path_info: str = "") -> str | None:
+    """Why `channel` cannot have presence, as a client error, or None. `path_info`: the request's
+    PATH_INFO (WSGI: its bytes as latin-1), where bytes that are not UTF-8 are still visible
+    (Django re-percent-encodes them in the channel it decodes: '%FF' would become 'chat:%FF')."""
     if not channel:
         return "channel is empty"
-    if len(channel.encode("utf-8", "surrogatepass")) > MAX_CHANNEL_BYTES:
-        return f"channel is longer than {MAX_CHANNEL_BYTES} bytes"
-    if any(c < " " or c == "\x7f" or c == "\ufffd" for c in channel):
-        return "channel contains control characters or bytes that are not UTF-8"
+    if not channel.isascii() or not path_info.isascii():
+        # centrifugo/config.json sets no channel_regex, so Centrifugo takes ASCII names only
+        # (internal/client/handler.go, validChannelName): no client is subscribed to another.
+        return NOT_ASCII
+    if len(channel) > MAX_CHANNEL_BYTES:
+        return f"channel is longer than {MAX_CHANNEL_BYTES} characters"
+    if any(c < " " or c == "\x7f" for c in channel):
+        return "channel contains control characters"
     return None
 
 
-def _check_channel(channel: str) -> None:
-    problem = channel_problem(channel)
+def _check_channel(request: Request, channel: str) -> None:
+    problem = channel_problem(channel, request.META.get("PATH_INFO", ""))
     if problem is not None:
         raise Refused(400, protocol.BAD_REQUEST, f"{problem}: {channel!r}")
     try:
@@ -122,7 +131,7 @@ class PresenceView(ServerApiView):
 
     def get(self, request: Request, channel: str) -> HttpResponse:
         try:
-            _check_channel(channel)
+            _check_channel(request, channel)
             result = _ask_centrifugo("presence", channel)
         except Refused as refused:
             return refused.response()
@@ -135,7 +144,7 @@ class PresenceStatsView(ServerApiView):
 
     def get(self, request: Request, channel: str) -> HttpResponse:
         try:
-            _check_channel(channel)
+            _check_channel(request, channel)
             result = _ask_centrifugo("presence_stats", channel)
         except Refused as refused:
             return refused.response()
