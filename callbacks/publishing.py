@@ -136,7 +136,7 @@ class _Write:
         if appended is not None:
             count_stream_write("duplicate" if appended.duplicate else "ok")
         key = self.idempotency.broadcast_key if self.idempotency else ""
-        return Accepted(self.target, appended, key, bool(self.rule.options.get("enrich")))
+        return Accepted(self.target, appended, key, self.rule.options.get("enrich", False))
 
     def unavailable(self, exc: StreamUnavailable) -> Rejected:
         count_stream_write("error")
