@@ -3,8 +3,7 @@
 The message takes the same path as a client's: rules, size and schema checks, one write to the
 log (`callbacks.publishing`), and then Centrifugo's HTTP API broadcasts it with the stream id in
 its tags. If the broadcast fails after the write, the answer says so (502, temporary) and a
-retry with the same idempotency key stores nothing new and broadcasts once. `server_publish` is that
-path as a function, for backend code in this project (worker SDKs) that publishes without HTTP.
+retry with the same idempotency key stores nothing new and broadcasts once.
 
     curl -X POST http://gateway:3000/api/publish \\
       -H "Authorization: Api-Key $GATEWAY_API_KEY" -H "Idempotency-Key: order-17" \\
@@ -32,7 +31,7 @@ from rest_framework.views import APIView
 from callbacks import protocol
 from callbacks.enrichment import envelope
 from callbacks.json_checks import DECODE_ERRORS, json_problem
-from callbacks.publishing import MAX_IDEMPOTENCY_KEY, Accepted, Rejected, publication_accept
+from callbacks.publishing import MAX_IDEMPOTENCY_KEY, Rejected, publication_accept
 
 logger = logging.getLogger("callbacks")
 
@@ -151,37 +150,6 @@ def centrifugo_publish(*, channel: str, data: bytes, tags: dict[str, str], idemp
     return dict(answer.get("result", {}))
 
 
-class BroadcastFailed(Exception):
-    """Stored (`accepted`) but not broadcast: a retry with the same idempotency key stores nothing new."""
-
-    def __init__(self, accepted: Accepted, reason: str) -> None:
-        super().__init__(reason)
-        self.accepted = accepted
-
-
-def server_publish(*, channel: str, data: bytes, idempotency: str = "") -> tuple[Accepted | Rejected, dict[str, Any]]:
-    """One server-side publication, as `POST /api/publish` makes it: the rules and the log as user
-    SERVER_API_USER, then Centrifugo's broadcast with the entry's tags (the enrich envelope where the
-    channel rule asks for it). Returns the outcome and Centrifugo's `result` ({} when refused);
-    raises BroadcastFailed when it was stored but Centrifugo did not take it."""
-    outcome = publication_accept(
-        channel=channel, user=settings.SERVER_API_USER, client=SERVER_API_CLIENT, roles=settings.SERVER_API_ROLES,
-        data=data, idempotency=idempotency,
-    )  # fmt: skip
-    if isinstance(outcome, Rejected):
-        return outcome, {}
-    if outcome.enrich:  # subscribers of the channel get the same envelope as from a client
-        data = envelope(data=data, user=settings.SERVER_API_USER, client=SERVER_API_CLIENT, name=None,
-                        appended=outcome.appended)  # fmt: skip
-    try:
-        broadcast = centrifugo_publish(
-            channel=channel, data=data, tags=outcome.tags(), idempotency_key=outcome.broadcast_key
-        )
-    except CentrifugoUnavailable as exc:
-        raise BroadcastFailed(outcome, str(exc)) from exc
-    return outcome, broadcast
-
-
 class ServerApiView(APIView):
     """A view of the server API: `Authorization: Api-Key`, and every error in the protocol's shape
     `{"error": {"code", "message"}}` (401 with `WWW-Authenticate: Api-Key` for a missing or wrong key)."""
@@ -219,11 +187,28 @@ class PublishApiView(ServerApiView):
             return api_response(
                 {"error": {"code": protocol.BAD_REQUEST, "message": "Idempotency-Key is too long"}}, 400
             )
+        outcome = publication_accept(
+            channel=body.channel,
+            user=settings.SERVER_API_USER,
+            client=SERVER_API_CLIENT,
+            roles=settings.SERVER_API_ROLES,
+            data=bytes(body.data),
+            idempotency=idempotency,
+        )
+        if isinstance(outcome, Rejected):
+            error = {"code": outcome.code, "message": outcome.message, "temporary": outcome.temporary}
+            return api_response({"error": error}, STATUS_FOR.get(outcome.code, 400))
+        tags = outcome.tags()
+        data = bytes(body.data)
+        if outcome.enrich:  # subscribers of the channel get the same envelope as from a client
+            data = envelope(data=data, user=settings.SERVER_API_USER, client=SERVER_API_CLIENT, name=None,
+                            appended=outcome.appended)  # fmt: skip
         try:
-            outcome, broadcast = server_publish(channel=body.channel, data=bytes(body.data), idempotency=idempotency)
-        except BroadcastFailed as failed:
-            tags = failed.accepted.tags()
-            logger.error("server publish stored but not broadcast: channel=%r %s: %s", body.channel, tags, failed)
+            broadcast = centrifugo_publish(
+                channel=body.channel, data=data, tags=tags, idempotency_key=outcome.broadcast_key
+            )
+        except CentrifugoUnavailable as exc:
+            logger.error("server publish stored but not broadcast: channel=%r %s: %s", body.channel, tags, exc)
             message = (
                 "stored but not broadcast; retry with the same idempotency key"
                 if idempotency
@@ -232,8 +217,5 @@ class PublishApiView(ServerApiView):
             return api_response(
                 {"error": {"code": BROADCAST_FAILED, "message": message, "temporary": True}, "tags": tags}, 502
             )
-        if isinstance(outcome, Rejected):
-            error = {"code": outcome.code, "message": outcome.message, "temporary": outcome.temporary}
-            return api_response({"error": error}, STATUS_FOR.get(outcome.code, 400))
         duplicate = bool(outcome.appended and outcome.appended.duplicate)
-        return api_response({"result": {**outcome.tags(), "duplicate": duplicate, "centrifugo": broadcast}}, 200)
+        return api_response({"result": {**tags, "duplicate": duplicate, "centrifugo": broadcast}}, 200)
