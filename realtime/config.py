@@ -202,6 +202,15 @@ SETTINGS: tuple[Setting, ...] = (
        choices=("none", "trace", "debug", "info", "warn", "error")),
     _S("CENTRIFUGO_BIN", "str", "centrifugo", "the Centrifugo binary `centrifugo/run.sh` starts",
        "centrifugo"),
+    # --- Backend workers -------------------------------------------------------------------
+    _S("WORKER_LEASE_SECONDS", "float", "6", "seconds a worker's partition lease lasts without a heartbeat "
+       "(renewed every third of it): a killed worker's partitions are taken over within this plus a "
+       "third of it (8 s by default)", "workers", minimum=1.0, maximum=300.0),
+    _S("WORKER_MAX_DELIVERIES", "int", "5", "tries of one log entry before a worker moves it to the "
+       "partition's dead-letter stream with the error", "workers", minimum=1, maximum=1000),
+    _S("WORKER_METRICS_PORT", "int", "0", "port of a worker process's Prometheus `/metrics` (0: off; "
+       "several worker processes on one host need one each)", "workers",
+       minimum=0, maximum=65535),
     # --- The entry points ------------------------------------------------------------------
     _S("GATEWAY_ROLE", "choice", "all", "what the image runs: `all` is Centrifugo and the callbacks", "entry", choices=("all", "centrifugo", "callback")),
     _S("MIGRATE_ON_START", "bool", "false", "the image: `manage.py migrate` before starting (one container "
@@ -221,6 +230,7 @@ SECTIONS = {
     "callbacks": "Callbacks and rules",
     "gunicorn": "gunicorn (the callbacks)",
     "centrifugo": "Centrifugo",
+    "workers": "Backend workers",
     "entry": "The entry points (docker/entrypoint.sh, scripts/run-gateway.sh)",
 }
 

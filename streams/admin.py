@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 
 from realtime.redis import REDIS_ERRORS
 from streams.catalog import UnknownStream, stream_specs
+from streams.dead_letters import recent_dead_letters
 from streams.display import message_time, preview
 from streams.stats import recent_messages, streams_info
 
@@ -46,7 +47,8 @@ def stream_detail_view(request: HttpRequest, name: str) -> HttpResponse:
     try:
         [stream] = streams_info([spec])
         recent = recent_messages(spec.keys, count=RECENT)
+        dead = recent_dead_letters(spec.keys, count=RECENT)
     except REDIS_ERRORS as exc:
         return _render(request, "admin/streams/stream_detail.html", title, error=exc, name=name)
     rows = [{"message": m, "time": message_time(m), "data": preview(m)} for m in recent]
-    return _render(request, "admin/streams/stream_detail.html", title, name=name, stream=stream, recent=rows)
+    return _render(request, "admin/streams/stream_detail.html", title, name=name, stream=stream, recent=rows, dead=dead)
