@@ -195,3 +195,30 @@ def test_issue12_item6_server_api_publications_are_enriched_too(
     )
     [(_, fields)] = redis_client.xrange(tags["stream"])
     assert json.loads(fields["data"]) == {"sender": "forged"}
+
+
+def test_issue12_item6_a_worker_publication_is_enriched_with_its_client_name(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis
+) -> None:
+    """server_publish, what the worker SDK's Worker.publish calls: the sender is SERVER_API_USER and
+    the worker's client name, never the payload."""
+    from callbacks.server_api import Published, server_publish
+
+    sent: list[dict[str, Any]] = []
+
+    def record(*, channel: str, data: bytes, tags: dict[str, str], idempotency_key: str) -> dict[str, Any]:
+        sent.append(json.loads(data))
+        return {}
+
+    monkeypatch.setattr("callbacks.server_api.centrifugo_publish", record)
+    enrich()
+    outcome = server_publish(channel="chat:room1", data=b'{"user":"alice"}', idempotency="", client="worker:echo")
+    assert isinstance(outcome, Published)
+    assert sent == [
+        {
+            "data": {"user": "alice"},
+            "sender": {"user": "server", "client": "worker:echo", "name": None},
+            "time": int(outcome.tags["stream_id"].split("-")[0]),
+            "id": outcome.tags["stream_id"],
+        }
+    ]
