@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
 from callbacks import protocol, rpc
+from callbacks.enrichment import envelope, name_in_info, user_display_name
 from callbacks.json_checks import DECODE_ERRORS, data_problem
 from callbacks.pipeline import Call, Handler
 from callbacks.protocol import (
@@ -79,6 +80,9 @@ class ConnectHandler(Handler[ConnectRequest]):
             return protocol.disconnect(code, str(exc))
         meta = dict(verified.meta)
         meta["auth"] = "token"
+        name = name_in_info(verified.info)
+        if name is not None:  # the publish proxy sees meta, not info (callbacks.enrichment)
+            meta["name"] = name
         body: dict[str, Any] = {"user": verified.user, "expire_at": verified.expire_at, "meta": meta}
         if verified.info is not None:
             body["info"] = verified.info
@@ -101,7 +105,12 @@ class ConnectHandler(Handler[ConnectRequest]):
                 {
                     "user": str(user.pk),
                     "expire_at": int(time.time()) + settings.SESSION_CONNECTION_TTL,
-                    "meta": {"roles": roles, "auth": "session", "sid": session.session_key},
+                    "meta": {
+                        "roles": roles,
+                        "auth": "session",
+                        "sid": session.session_key,
+                        "name": user_display_name(user),
+                    },
                 }
             )
         return _anonymous()
@@ -230,14 +239,17 @@ class PublishHandler(Handler[PublishRequest]):
             data = _payload_bytes(payload)
         except BadPayload as exc:
             return exc.reply
-        return _publish_reply(publication_accept(**_publication(payload, data)))
+        meta = protocol.connection_meta(payload.meta)
+        return _publish_reply(publication_accept(**_publication(payload, data, meta)), payload, data, meta)
 
     async def handle_async(self, payload: PublishRequest, call: Call) -> Reply:
         try:
             data = _payload_bytes(payload)
         except BadPayload as exc:
             return exc.reply
-        return _publish_reply(await publication_accept_async(**_publication(payload, data)))
+        meta = protocol.connection_meta(payload.meta)
+        outcome = await publication_accept_async(**_publication(payload, data, meta))
+        return _publish_reply(outcome, payload, data, meta)
 
 
 _BAD_B64 = protocol.error(protocol.BAD_REQUEST, "b64data is not valid base64")
@@ -251,17 +263,24 @@ class BadPayload(Exception):
         self.reply = reply
 
 
-def _publication(payload: PublishRequest, data: bytes) -> Publication:
+def _publication(payload: PublishRequest, data: bytes, meta: protocol.ConnectionMeta) -> Publication:
     # With the publish proxy's binary_encoding on, every publication arrives as b64data, JSON
     # clients' too: what the bytes are decides, not how they travelled.
     return {"channel": payload.channel, "user": payload.user, "client": payload.client,
-            "roles": _roles(payload.meta), "data": data, "binary": not is_json_text(data)}  # fmt: skip
+            "roles": meta.roles, "data": data, "binary": not is_json_text(data)}  # fmt: skip
 
 
-def _publish_reply(outcome: Accepted | Rejected) -> Reply:
+def _publish_reply(
+    outcome: Accepted | Rejected, payload: PublishRequest, data: bytes, meta: protocol.ConnectionMeta
+) -> Reply:
     if isinstance(outcome, Rejected):
         return outcome.reply()
     body: dict[str, Any] = {"tags": outcome.tags()} if outcome.appended else {}
+    if outcome.enrich:
+        # What subscribers receive (and Centrifugo's history keeps); the log keeps `data` as sent.
+        enriched = envelope(data=data, user=payload.user, client=payload.client, name=meta.name,
+                            appended=outcome.appended)  # fmt: skip
+        body["data"] = msgspec.Raw(enriched)
     if outcome.broadcast_key:
         # Centrifugo keeps the first result under this key (per channel) for a while and answers
         # a retry with it instead of broadcasting again: subscribers see the message once too.

@@ -70,6 +70,9 @@ class ConnectionMeta(msgspec.Struct, kw_only=True):
     roles: list[str] = []
     auth: str = ""  # "token" | "session" | "jwt" (verified by Centrifugo) | "" (anonymous)
     sid: str = ""  # Django session key, for re-checking a cookie-authenticated connection
+    # Display name, set at connect (callbacks.enrichment): any JSON, so a token whose meta has a
+    # `name` of another type keeps its roles; only a string is used.
+    name: Any = None
 
 
 class ConnectData(msgspec.Struct, kw_only=True):

@@ -23,6 +23,7 @@ from typing import Any, NotRequired, TypedDict, Unpack
 import msgspec
 
 from callbacks import protocol
+from callbacks.enrichment import BINARY_REFUSED
 from callbacks.json_checks import DECODE_ERRORS
 from partitions.rules import Action, ChannelRule, StreamTarget
 from partitions.store import rules_store
@@ -62,6 +63,7 @@ class Accepted:
     target: StreamTarget
     appended: Appended | None  # None: the partition rule says "do not store"
     broadcast_key: str = ""  # Centrifugo's idempotency_key: the publisher's key scoped to them
+    enrich: bool = False  # the channel rule's `enrich`: broadcast callbacks.enrichment's envelope
 
     def tags(self) -> dict[str, str]:
         if self.appended is None:
@@ -133,7 +135,8 @@ class _Write:
     def stored(self, appended: Appended | None) -> Accepted:
         if appended is not None:
             count_stream_write("duplicate" if appended.duplicate else "ok")
-        return Accepted(self.target, appended, self.idempotency.broadcast_key if self.idempotency else "")
+        key = self.idempotency.broadcast_key if self.idempotency else ""
+        return Accepted(self.target, appended, key, self.rule.options.get("enrich", False))
 
     def unavailable(self, exc: StreamUnavailable) -> Rejected:
         count_stream_write("error")
@@ -192,6 +195,8 @@ def _check(
         return Rejected(protocol.PERMISSION_DENIED, "permission denied")
     if binary and not rule.allow_binary:
         return Rejected(protocol.BAD_REQUEST, JSON_ONLY)
+    if binary and rule.options.get("enrich"):
+        return Rejected(protocol.BAD_REQUEST, BINARY_REFUSED)
     if rule.max_payload_bytes is not None and len(data) > rule.max_payload_bytes:
         return Rejected(
             protocol.LIMIT_EXCEEDED, f"publication data is {len(data)} bytes; the limit is {rule.max_payload_bytes}"

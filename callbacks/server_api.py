@@ -30,6 +30,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from callbacks import protocol
+from callbacks.enrichment import envelope
 from callbacks.json_checks import DECODE_ERRORS, json_problem
 from callbacks.publishing import MAX_IDEMPOTENCY_KEY, Rejected, publication_accept
 
@@ -40,6 +41,7 @@ STATUS_FOR = {protocol.PERMISSION_DENIED: 403, protocol.BAD_REQUEST: 400, protoc
               protocol.TOO_MANY_REQUESTS: 429, protocol.IDEMPOTENCY_KEY_REUSED: 422,
               protocol.STORE_UNAVAILABLE: 503}  # fmt: skip
 BROADCAST_FAILED = 1502
+SERVER_API_CLIENT = "server-api"  # the `client` of its publications, in the log and enriched ones
 
 
 class PublishBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -81,7 +83,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         return self.keyword
 
 
-def _json(body: dict[str, Any], status: int) -> HttpResponse:
+def api_response(body: dict[str, Any], status: int) -> HttpResponse:
     return HttpResponse(protocol.encode(body), content_type="application/json", status=status)
 
 
@@ -107,17 +109,16 @@ def _centrifugo_connection(host: str, port: int) -> http.client.HTTPConnection:
     return http.client.HTTPConnection(host, port, timeout=2)
 
 
-def centrifugo_publish(*, channel: str, data: bytes, tags: dict[str, str], idempotency_key: str) -> dict[str, Any]:
-    """Centrifugo's HTTP server API `publish`; raises CentrifugoUnavailable on any failure."""
+def centrifugo_call(method: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One call of Centrifugo's HTTP server API (`POST /api/<method>`): its whole answer, `result` or
+    `error` (Centrifugo answers its own errors with 200). Raises CentrifugoUnavailable when there is
+    no answer: connection refused or lost, a timeout, a status other than 200 (a wrong key is 401)."""
     url = urlsplit(settings.CENTRIFUGO_API_URL)
-    body: dict[str, Any] = {"channel": channel, "data": msgspec.Raw(data), "tags": tags}
-    if idempotency_key:
-        body["idempotency_key"] = idempotency_key
     host, port = url.hostname or "127.0.0.1", url.port or 80
     connection = _centrifugo_connection(host, port)
     _connections.held = None
     try:
-        connection.request("POST", f"{url.path.rstrip('/')}/api/publish", protocol.encode(body),
+        connection.request("POST", f"{url.path.rstrip('/')}/api/{method}", protocol.encode(body),
                            {"Content-Type": "application/json", "X-API-Key": settings.CENTRIFUGO_API_KEY})  # fmt: skip
         response = connection.getresponse()
         payload = response.read()
@@ -130,7 +131,21 @@ def centrifugo_publish(*, channel: str, data: bytes, tags: dict[str, str], idemp
         _connections.held = (connection, host, port, time.monotonic())
     if response.status != 200:
         raise CentrifugoUnavailable(f"HTTP {response.status}: {payload[:200]!r}")
-    answer = msgspec.json.decode(payload)
+    try:
+        answer = msgspec.json.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise CentrifugoUnavailable(f"unreadable answer: {payload[:200]!r}") from exc
+    if not isinstance(answer, dict):
+        raise CentrifugoUnavailable(f"unreadable answer: {payload[:200]!r}")
+    return answer
+
+
+def centrifugo_publish(*, channel: str, data: bytes, tags: dict[str, str], idempotency_key: str) -> dict[str, Any]:
+    """Centrifugo's HTTP server API `publish`; raises CentrifugoUnavailable on any failure."""
+    body: dict[str, Any] = {"channel": channel, "data": msgspec.Raw(data), "tags": tags}
+    if idempotency_key:
+        body["idempotency_key"] = idempotency_key
+    answer = centrifugo_call("publish", body)
     if "error" in answer:
         raise CentrifugoUnavailable(f"error {answer['error']}")
     return dict(answer.get("result", {}))
@@ -152,10 +167,13 @@ class Published:
     broadcast: dict[str, Any]  # Centrifugo's answer
 
 
-def server_publish(*, channel: str, data: bytes, idempotency: str, client: str = "server-api") -> Published | Rejected:
+def server_publish(
+    *, channel: str, data: bytes, idempotency: str, client: str = SERVER_API_CLIENT
+) -> Published | Rejected:
     """A server publication: the rules and the log (`publication_accept`, as SERVER_API_USER with
-    SERVER_API_ROLES), then Centrifugo's broadcast. The server API and the worker SDK's `publish`.
-    Raises BroadcastFailed when stored but not broadcast."""
+    SERVER_API_ROLES), then Centrifugo's broadcast — of the enrich envelope where the channel rule
+    asks for it (callbacks.enrichment; sender: SERVER_API_USER and `client`). The server API and the
+    worker SDK's `publish`. Raises BroadcastFailed when stored but not broadcast."""
     outcome = publication_accept(
         channel=channel, user=settings.SERVER_API_USER, client=client, roles=settings.SERVER_API_ROLES,
         data=data, idempotency=idempotency,
@@ -163,6 +181,8 @@ def server_publish(*, channel: str, data: bytes, idempotency: str, client: str =
     if isinstance(outcome, Rejected):
         return outcome
     tags = outcome.tags()
+    if outcome.enrich:  # subscribers of the channel get the same envelope as from a client
+        data = envelope(data=data, user=settings.SERVER_API_USER, client=client, name=None, appended=outcome.appended)
     try:
         broadcast = centrifugo_publish(channel=channel, data=data, tags=tags, idempotency_key=outcome.broadcast_key)
     except CentrifugoUnavailable as exc:
@@ -170,34 +190,43 @@ def server_publish(*, channel: str, data: bytes, idempotency: str, client: str =
     return Published(tags, bool(outcome.appended and outcome.appended.duplicate), broadcast)
 
 
-class PublishApiView(APIView):
+class ServerApiView(APIView):
+    """A view of the server API: `Authorization: Api-Key`, and every error in the protocol's shape
+    `{"error": {"code", "message"}}` (401 with `WWW-Authenticate: Api-Key` for a missing or wrong key)."""
+
     authentication_classes = (ApiKeyAuthentication,)
     permission_classes = ()
     throttle_classes = ()
 
     def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]
         if isinstance(exc, exceptions.APIException):
-            response = _json({"error": {"code": protocol.BAD_REQUEST, "message": str(exc.detail)}}, exc.status_code)
+            response = api_response(
+                {"error": {"code": protocol.BAD_REQUEST, "message": str(exc.detail)}}, exc.status_code
+            )
             if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
                 response.status_code = 401
                 response["WWW-Authenticate"] = ApiKeyAuthentication.keyword
             return response
         raise exc
 
+
+class PublishApiView(ServerApiView):
     def post(self, request: Request) -> HttpResponse:
         raw = request.body
         if len(raw) > settings.SERVER_API_MAX_BODY:
-            return _json({"error": {"code": protocol.LIMIT_EXCEEDED, "message": "request body too large"}}, 413)
+            return api_response({"error": {"code": protocol.LIMIT_EXCEEDED, "message": "request body too large"}}, 413)
         problem = json_problem(raw)
         if problem is not None:
-            return _json({"error": {"code": protocol.BAD_REQUEST, "message": problem}}, 400)
+            return api_response({"error": {"code": protocol.BAD_REQUEST, "message": problem}}, 400)
         try:
             body = _decode_body(raw)
         except DECODE_ERRORS as exc:
-            return _json({"error": {"code": protocol.BAD_REQUEST, "message": f"bad request: {exc}"}}, 400)
+            return api_response({"error": {"code": protocol.BAD_REQUEST, "message": f"bad request: {exc}"}}, 400)
         idempotency = request.META.get("HTTP_IDEMPOTENCY_KEY", "") or body.idempotency_key
         if len(idempotency) > MAX_IDEMPOTENCY_KEY:
-            return _json({"error": {"code": protocol.BAD_REQUEST, "message": "Idempotency-Key is too long"}}, 400)
+            return api_response(
+                {"error": {"code": protocol.BAD_REQUEST, "message": "Idempotency-Key is too long"}}, 400
+            )
         try:
             outcome = server_publish(channel=body.channel, data=bytes(body.data), idempotency=idempotency)
         except BroadcastFailed as exc:
@@ -207,10 +236,11 @@ class PublishApiView(APIView):
                 if idempotency
                 else ("stored but not broadcast; a retry without an idempotency key would store it again")
             )
-            return _json(
+            return api_response(
                 {"error": {"code": BROADCAST_FAILED, "message": message, "temporary": True}, "tags": exc.tags}, 502
             )
         if isinstance(outcome, Rejected):
             error = {"code": outcome.code, "message": outcome.message, "temporary": outcome.temporary}
-            return _json({"error": error}, STATUS_FOR.get(outcome.code, 400))
-        return _json({"result": {**outcome.tags, "duplicate": outcome.duplicate, "centrifugo": outcome.broadcast}}, 200)
+            return api_response({"error": error}, STATUS_FOR.get(outcome.code, 400))
+        result = {**outcome.tags, "duplicate": outcome.duplicate, "centrifugo": outcome.broadcast}
+        return api_response({"result": result}, 200)

@@ -25,6 +25,8 @@ from typing import Any
 import jwt
 from django.conf import settings
 
+from callbacks.enrichment import name_in_info
+
 # What Centrifugo's verifier accepts with an HMAC key; tokens issued here use the first.
 ALGORITHMS = ("HS256", "HS384", "HS512")
 ISSUE_ALGORITHM = "HS256"
@@ -101,6 +103,11 @@ def connection_token_issue(*, user: str, ttl: int, info: Any = None, meta: dict[
     claims = token_claims_common(user=user, ttl=ttl)
     if info is not None:
         claims["info"] = info
+        name = name_in_info(info)
+        if name is not None and not (meta and "name" in meta):
+            # Centrifugo does not send a connection's info to the publish proxy, only its meta:
+            # the name there is what enriched publications carry (callbacks.enrichment).
+            meta = {**(meta or {}), "name": name}
     if meta:
         claims["meta"] = meta
     return jwt.encode(claims, settings.CENTRIFUGO_TOKEN_HMAC_SECRET_KEY, algorithm=ISSUE_ALGORITHM)

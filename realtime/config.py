@@ -76,10 +76,11 @@ SETTINGS: tuple[Setting, ...] = (
        "every callback; the callbacks refuse calls without it", "secrets",
        required_for=BOTH, secret=True, min_length=_MIN),
     _S("CENTRIFUGO_API_KEY", "str", None, "key for Centrifugo's HTTP server API: Centrifugo checks it, the "
-       "callbacks send it to broadcast `POST /api/publish`", "secrets",
+       "callbacks send it to broadcast `POST /api/publish` and to read presence", "secrets",
        required_for=BOTH, secret=True, min_length=_MIN),
     _S("GATEWAY_API_KEY", "str", "", "key backends send as `Authorization: Api-Key <key>` to "
-       "`POST /api/publish`; empty: the server API is off", "secrets", secret=True, min_length=_MIN),
+       "`POST /api/publish` and `GET /api/channels/<channel>/presence` / `presence_stats`; empty: the server "
+       "API is off", "secrets", secret=True, min_length=_MIN),
     # --- Django ----------------------------------------------------------------------------
     _S("DJANGO_SETTINGS_MODULE", "str", "realtime.settings.local", "`realtime.settings.production` in "
        "deployments", "django", image_default="realtime.settings.production"),

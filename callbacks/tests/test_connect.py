@@ -20,7 +20,7 @@ def test_a_valid_token_in_connect_data_authenticates_the_user(call: Call) -> Non
     result = body["result"]
     assert result["user"] == "42"
     assert result["info"] == {"name": "Ann"}
-    assert result["meta"] == {"roles": ["editor"], "auth": "token"}
+    assert result["meta"] == {"roles": ["editor"], "auth": "token", "name": "Ann"}
     assert abs(result["expire_at"] - (time.time() + 60)) < 5
 
 

@@ -50,7 +50,10 @@ def test_issue10_item1_a_session_connect_through_the_worker_reads_the_session_st
     answer = _connect(gateway, f"theme=dark; sessionid={session_key}")
     result = answer["result"]
     assert isinstance(result, dict)
-    assert (result["user"], result["meta"]) == (pk, {"roles": ["editor"], "auth": "session", "sid": session_key})
+    assert (result["user"], result["meta"]) == (
+        pk,
+        {"roles": ["editor"], "auth": "session", "sid": session_key, "name": "sess-e2e"},
+    )
     # A key the store does not know is no session: anonymous (as the settings allow) or refused.
     unknown = _connect(gateway, "sessionid=not-a-session")
     assert unknown.get("result", {}).get("user", "") == "" or "disconnect" in unknown  # type: ignore[union-attr]
