@@ -7,7 +7,8 @@ On a redis-server of its own (loopback, no persistence), one partition holding M
 - join: the same script for a new member (plus its XADD);
 - reap pass, nothing due: what each reaper pays per partition per pass, whatever M is;
 - reap, per leave: a pass that finds every member gone, divided by M.
-And, in-process, the callback's CPU to build one heartbeat command (streams.joinleave.Member).
+And, in-process, the callback's CPU per heartbeat: building the command (streams.joinleave.Member),
+and the whole `member_seen_async` on an event loop (the auto-pipelined client, as in a worker).
 Bounded: a fixed number of commands, pipelined; the server is stopped at the end.
 
     DJANGO_SETTINGS_MODULE=realtime.settings.test .venv/bin/python -m bench.joinleave
@@ -15,8 +16,11 @@ Bounded: a fixed number of commands, pipelined; the server is stopped at the end
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 import django
 
@@ -24,6 +28,24 @@ import django
 def _evalsha_us(client: object) -> float:
     stats = client.info("commandstats")  # type: ignore[attr-defined]
     return float(stats["cmdstat_evalsha"]["usec_per_call"])
+
+
+def _async_cpu_us(members: list[Any]) -> float:
+    """This process's CPU per `member_seen_async` (build, send on the auto-pipelined connection,
+    parse the answer), 500 at a time, 40 rounds."""
+    from realtime.redis_async import close_async_redis
+    from streams.joinleave import member_seen_async
+
+    async def run() -> float:
+        await asyncio.gather(*(member_seen_async(m, joining=False) for m in members))  # connect, warm up
+        started = time.process_time()
+        for _ in range(40):
+            await asyncio.gather(*(member_seen_async(m, joining=False) for m in members))
+        spent = time.process_time() - started
+        await close_async_redis()
+        return spent / (40 * len(members)) * 1e6
+
+    return asyncio.run(run())
 
 
 def main() -> None:
@@ -81,8 +103,10 @@ def main() -> None:
                 per_leave = float(stats["usec"]) / count
                 print(f"{count:>8} {join_us:>8.1f} {heartbeat_us:>13.1f} {empty_us:>14.1f} {per_leave:>13.1f}")
             member = members[0]
+            build_us = best_us(lambda: member.command(joining=False))
+            print(f"callback CPU to build one heartbeat command: {build_us:.2f} us")
             print(
-                f"callback CPU to build one heartbeat command: {best_us(lambda: member.command(joining=False)):.2f} us"
+                f"callback CPU per heartbeat sent and answered on the event loop: {_async_cpu_us(members[:500]):.1f} us"
             )
         finally:
             proc.stop()
