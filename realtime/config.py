@@ -164,6 +164,12 @@ SETTINGS: tuple[Setting, ...] = (
        "is the Centrifugo next to them (at `BIND_ADDRESS` when that is one address): set it when "
        "Centrifugo runs elsewhere (`GATEWAY_ROLE=callback`)", "callbacks",
        doc_default="`http://127.0.0.1:$CENTRIFUGO_PORT`"),
+    # --- Backend workers ---------------------------------------------------------------------
+    _S("JOIN_LEAVE_GRACE", "float", "1", "seconds a member of a `log_join_leave` channel may miss its "
+       "sub_refresh heartbeat by before the reaper writes its leave (covers the call's latency)",
+       "workers", minimum=0.1, maximum=30),
+    _S("JOIN_LEAVE_REAP_INTERVAL", "float", "1", "seconds between the leave reaper's passes on each "
+       "callback worker (0: this process runs none)", "workers", minimum=0, maximum=10),
     # --- gunicorn (the callbacks) ----------------------------------------------------------
     _S("PORT", "int", "3000", "callback service port", "gunicorn", minimum=1, maximum=65535),
     _S("BIND_ADDRESS", "str", "127.0.0.1", "listen address of the callbacks and Centrifugo", "gunicorn",
@@ -228,6 +234,7 @@ SECTIONS = {
     "django": "Django",
     "storage": "Storage",
     "callbacks": "Callbacks and rules",
+    "workers": "Backend workers",
     "gunicorn": "gunicorn (the callbacks)",
     "centrifugo": "Centrifugo",
     "workers": "Backend workers",
