@@ -237,7 +237,6 @@ SECTIONS = {
     "workers": "Backend workers",
     "gunicorn": "gunicorn (the callbacks)",
     "centrifugo": "Centrifugo",
-    "workers": "Backend workers",
     "entry": "The entry points (docker/entrypoint.sh, scripts/run-gateway.sh)",
 }
 
