@@ -247,3 +247,17 @@ def test_redis_errors_reach_the_caller(client: Client) -> None:
     append(client, 0, "chat:a")
     with pytest.raises(redis.ResponseError):
         owner.handle(owner.read())
+
+
+def test_issue12_item3_an_entry_handled_again_changes_nothing(client: Client) -> None:
+    """A join retried after the member's leave (its handler failed; the owner died and the next one
+    re-handles it) must not bring the member back: the channel would never go idle."""
+    owner = Owner(client, "w1")
+    append(client, 0, "room:1", "join", "a")
+    append(client, 1, "room:1", "leave", "a")
+    join, leave = owner.read()
+    assert owner.handle([join], ack=False) == [("active", "room:1"), ("join", join.id)]
+    assert owner.handle([leave]) == [("leave", leave.id)]
+    again = Owner(client, "w2")
+    assert again.handle([join]) == [("join", join.id)]  # no second active, and `a` stays gone
+    assert again.due(at(1 + IDLE)) == [("inactive", "room:1")]
