@@ -201,6 +201,10 @@ SETTINGS: tuple[Setting, ...] = (
        choices=("none", "trace", "debug", "info", "warn", "error")),
     _S("CENTRIFUGO_BIN", "str", "centrifugo", "the Centrifugo binary `centrifugo/run.sh` starts",
        "centrifugo"),
+    # --- Backend workers -------------------------------------------------------------------
+    _S("WORKER_CHANNEL_IDLE_SECONDS", "float", "30", "seconds a channel has had no message and no member "
+       "before its worker gets `on_channel_inactive` (measured on the log's clock)", "workers",
+       minimum=1.0, maximum=86400.0),
     # --- The entry points ------------------------------------------------------------------
     _S("GATEWAY_ROLE", "choice", "all", "what the image runs: `all` is Centrifugo and the callbacks", "entry", choices=("all", "centrifugo", "callback")),
     _S("MIGRATE_ON_START", "bool", "false", "the image: `manage.py migrate` before starting (one container "
@@ -220,6 +224,7 @@ SECTIONS = {
     "callbacks": "Callbacks and rules",
     "gunicorn": "gunicorn (the callbacks)",
     "centrifugo": "Centrifugo",
+    "workers": "Backend workers",
     "entry": "The entry points (docker/entrypoint.sh, scripts/run-gateway.sh)",
 }
 

@@ -264,3 +264,6 @@ GATEWAY_API_KEY = setting_optional_str("GATEWAY_API_KEY")
 # Who a server publication is, for the rules: grant this user or role publish access.
 SERVER_API_USER = setting_str("SERVER_API_USER")
 SERVER_API_ROLES = setting_list("SERVER_API_ROLES")
+
+# --- Backend workers (manage.py run_worker, the workers app) --------------------------------
+WORKER_CHANNEL_IDLE_SECONDS = setting_float("WORKER_CHANNEL_IDLE_SECONDS")
