@@ -143,7 +143,9 @@ _DUE = (
 local token, now, idle, group, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local n = tonumber(ARGV[7])
 confirm(KEYS[3], token, 8, 7 + n)
-if #ARGV > 7 + n then redis.call('ZADD', KEYS[2], 'XX', 'GT', unpack(ARGV, 8 + n)) end
+for i = 8 + n, #ARGV, 1000 do  -- in slices: unpack() of thousands of values overflows Lua's stack
+  redis.call('ZADD', KEYS[2], 'XX', 'GT', unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
 local out = {}
 if ARGV[6] == '1' then  -- a new owner: inactive another instance claimed and never confirmed
   local left = redis.call('HGETALL', KEYS[3])

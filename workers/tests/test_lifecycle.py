@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from realtime.redis import Client, get_redis
-from workers.lifecycle import Event, Lifecycle, lifecycle_state
+from workers.lifecycle import DUE_LIMIT, Event, Lifecycle, lifecycle_state
 
 KEY = "rtgw:stream:{chat:0}"
 GROUP = "bots"
@@ -261,3 +261,16 @@ def test_issue12_item3_an_entry_handled_again_changes_nothing(client: Client) ->
     again = Owner(client, "w2")
     assert again.handle([join]) == [("join", join.id)]  # no second active, and `a` stays gone
     assert again.due(at(1 + IDLE)) == [("inactive", "room:1")]
+
+
+def test_issue12_item3_due_writes_the_activity_of_thousands_of_channels(client: Client) -> None:
+    """Found by bench.workers_lifecycle: due() sends the activity of every channel touched since the
+    last tick in one call; 5,000 of them overflowed Lua's stack ("too many results to unpack")."""
+    owner = Owner(client, "w1")
+    channels = [f"c:{i}" for i in range(5000)]
+    for i, channel in enumerate(channels):  # each one active (one script call each)
+        owner.life.before(Entry(f"{T}-{i}", channel, "u", "c", "message"))
+    for i, channel in enumerate(channels):  # then a hot-path message each, 10 s later: memory only
+        owner.life.before(Entry(f"{T + 10_000}-{i}", channel, "u", "c", "message"))
+    assert owner.due(at(IDLE)) == []  # idle since 10 s, not since 0 s: the 5,000 times were written
+    assert len(owner.due(at(10 + IDLE))) == DUE_LIMIT
