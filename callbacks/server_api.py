@@ -17,6 +17,7 @@ import http.client
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -135,6 +136,40 @@ def centrifugo_publish(*, channel: str, data: bytes, tags: dict[str, str], idemp
     return dict(answer.get("result", {}))
 
 
+class BroadcastFailed(Exception):
+    """Stored in the log (`tags` say where) but Centrifugo did not broadcast it: a retry with the same
+    idempotency key stores nothing new and broadcasts once."""
+
+    def __init__(self, message: str, tags: dict[str, str]) -> None:
+        super().__init__(message)
+        self.tags = tags
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    tags: dict[str, str]  # stream, stream_id, partition (empty when the rule does not store)
+    duplicate: bool  # an earlier publish with the same idempotency key stored it
+    broadcast: dict[str, Any]  # Centrifugo's answer
+
+
+def server_publish(*, channel: str, data: bytes, idempotency: str, client: str = "server-api") -> Published | Rejected:
+    """A server publication: the rules and the log (`publication_accept`, as SERVER_API_USER with
+    SERVER_API_ROLES), then Centrifugo's broadcast. The server API and the worker SDK's `publish`.
+    Raises BroadcastFailed when stored but not broadcast."""
+    outcome = publication_accept(
+        channel=channel, user=settings.SERVER_API_USER, client=client, roles=settings.SERVER_API_ROLES,
+        data=data, idempotency=idempotency,
+    )  # fmt: skip
+    if isinstance(outcome, Rejected):
+        return outcome
+    tags = outcome.tags()
+    try:
+        broadcast = centrifugo_publish(channel=channel, data=data, tags=tags, idempotency_key=outcome.broadcast_key)
+    except CentrifugoUnavailable as exc:
+        raise BroadcastFailed(str(exc), tags) from exc
+    return Published(tags, bool(outcome.appended and outcome.appended.duplicate), broadcast)
+
+
 class PublishApiView(APIView):
     authentication_classes = (ApiKeyAuthentication,)
     permission_classes = ()
@@ -163,31 +198,19 @@ class PublishApiView(APIView):
         idempotency = request.META.get("HTTP_IDEMPOTENCY_KEY", "") or body.idempotency_key
         if len(idempotency) > MAX_IDEMPOTENCY_KEY:
             return _json({"error": {"code": protocol.BAD_REQUEST, "message": "Idempotency-Key is too long"}}, 400)
-        outcome = publication_accept(
-            channel=body.channel,
-            user=settings.SERVER_API_USER,
-            client="server-api",
-            roles=settings.SERVER_API_ROLES,
-            data=bytes(body.data),
-            idempotency=idempotency,
-        )
-        if isinstance(outcome, Rejected):
-            error = {"code": outcome.code, "message": outcome.message, "temporary": outcome.temporary}
-            return _json({"error": error}, STATUS_FOR.get(outcome.code, 400))
-        tags = outcome.tags()
         try:
-            broadcast = centrifugo_publish(
-                channel=body.channel, data=bytes(body.data), tags=tags, idempotency_key=outcome.broadcast_key
-            )
-        except CentrifugoUnavailable as exc:
-            logger.error("server publish stored but not broadcast: channel=%r %s: %s", body.channel, tags, exc)
+            outcome = server_publish(channel=body.channel, data=bytes(body.data), idempotency=idempotency)
+        except BroadcastFailed as exc:
+            logger.error("server publish stored but not broadcast: channel=%r %s: %s", body.channel, exc.tags, exc)
             message = (
                 "stored but not broadcast; retry with the same idempotency key"
                 if idempotency
                 else ("stored but not broadcast; a retry without an idempotency key would store it again")
             )
             return _json(
-                {"error": {"code": BROADCAST_FAILED, "message": message, "temporary": True}, "tags": tags}, 502
+                {"error": {"code": BROADCAST_FAILED, "message": message, "temporary": True}, "tags": exc.tags}, 502
             )
-        duplicate = bool(outcome.appended and outcome.appended.duplicate)
-        return _json({"result": {**tags, "duplicate": duplicate, "centrifugo": broadcast}}, 200)
+        if isinstance(outcome, Rejected):
+            error = {"code": outcome.code, "message": outcome.message, "temporary": outcome.temporary}
+            return _json({"error": error}, STATUS_FOR.get(outcome.code, 400))
+        return _json({"result": {**outcome.tags, "duplicate": outcome.duplicate, "centrifugo": outcome.broadcast}}, 200)

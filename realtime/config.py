@@ -202,6 +202,14 @@ SETTINGS: tuple[Setting, ...] = (
     _S("CENTRIFUGO_BIN", "str", "centrifugo", "the Centrifugo binary `centrifugo/run.sh` starts",
        "centrifugo"),
     # --- Backend workers -------------------------------------------------------------------
+    _S("WORKER_LEASE_SECONDS", "float", "6", "seconds a worker's partition lease lasts without a heartbeat "
+       "(renewed every third of it): a killed worker's partitions are taken over within this plus a "
+       "third of it (8 s by default)", "workers", minimum=1.0, maximum=300.0),
+    _S("WORKER_MAX_DELIVERIES", "int", "5", "tries of one log entry before a worker moves it to the "
+       "partition's dead-letter stream with the error", "workers", minimum=1, maximum=1000),
+    _S("WORKER_METRICS_PORT", "int", "0", "port of a worker process's Prometheus `/metrics` (0: off; "
+       "with `--concurrency` or several workers on one host give each its own)", "workers",
+       minimum=0, maximum=65535),
     _S("WORKER_CHANNEL_IDLE_SECONDS", "float", "30", "seconds a channel has had no message and no member "
        "before its worker gets `on_channel_inactive` (measured on the log's clock)", "workers",
        minimum=1.0, maximum=86400.0),

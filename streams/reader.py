@@ -42,10 +42,19 @@ class Message:
     # (invalid UTF-8, say). Readers show it as base64 (`b64data`), never as JSON.
     binary: bool
     ts: int  # server time, unix milliseconds
+    # "message" (a publication: the field is absent), or "join" / "leave" (channel rules with
+    # log_join_leave): then data is JSON, {"info": ...} or {"reason": ...}.
+    type: str = "message"
+
+    def json(self) -> object:
+        """`data` decoded as JSON (msgspec.DecodeError for binary data)."""
+        return msgspec.json.decode(self.data)
 
     def as_json(self) -> dict[str, object]:
         body: dict[str, object] = {"id": self.id, "stream": self.stream_key, "channel": self.channel,
                                    "user": self.user, "ts": self.ts}  # fmt: skip
+        if self.type != "message":
+            body["type"] = self.type
         if self.binary:
             body["b64data"] = base64.b64encode(self.data).decode()
         else:
@@ -78,6 +87,7 @@ def message_from_entry(key: str, entry_id: bytes | str, fields: dict[bytes, byte
         data=data,
         binary=fields.get(b"enc") == b"binary" or not is_json_text(data),
         ts=_ts(fields.get(b"ts", b"0")),
+        type=fields[b"type"].decode(errors="replace") if b"type" in fields else "message",
     )
 
 

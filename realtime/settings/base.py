@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "partitions",
     "streams",
     "callbacks",
+    "workers",
 ]
 
 MIDDLEWARE = [
@@ -266,4 +267,7 @@ SERVER_API_USER = setting_str("SERVER_API_USER")
 SERVER_API_ROLES = setting_list("SERVER_API_ROLES")
 
 # --- Backend workers (manage.py run_worker, the workers app) --------------------------------
+WORKER_LEASE_SECONDS = setting_float("WORKER_LEASE_SECONDS")
+WORKER_MAX_DELIVERIES = setting_int("WORKER_MAX_DELIVERIES")
+WORKER_METRICS_PORT = setting_int("WORKER_METRICS_PORT")
 WORKER_CHANNEL_IDLE_SECONDS = setting_float("WORKER_CHANNEL_IDLE_SECONDS")
