@@ -208,7 +208,7 @@ SETTINGS: tuple[Setting, ...] = (
     _S("WORKER_MAX_DELIVERIES", "int", "5", "tries of one log entry before a worker moves it to the "
        "partition's dead-letter stream with the error", "workers", minimum=1, maximum=1000),
     _S("WORKER_METRICS_PORT", "int", "0", "port of a worker process's Prometheus `/metrics` (0: off; "
-       "with `--concurrency` or several workers on one host give each its own)", "workers",
+       "several worker processes on one host need one each)", "workers",
        minimum=0, maximum=65535),
     _S("WORKER_CHANNEL_IDLE_SECONDS", "float", "30", "seconds a channel has had no message and no member "
        "before its worker gets `on_channel_inactive` (measured on the log's clock)", "workers",

@@ -12,8 +12,9 @@ from django.template.response import TemplateResponse
 
 from realtime.redis import REDIS_ERRORS, get_redis
 from streams.catalog import UnknownStream, stream_specs
-from streams.display import iso_time, message_time, preview
-from streams.groups import live_workers, recent_dead_letters
+from streams.dead_letters import recent_dead_letters
+from streams.display import message_time, preview
+from streams.groups import live_workers
 from streams.stats import recent_messages, streams_info
 
 RECENT = 20
@@ -48,13 +49,11 @@ def stream_detail_view(request: HttpRequest, name: str) -> HttpResponse:
     try:
         [stream] = streams_info([spec])
         recent = recent_messages(spec.keys, count=RECENT)
-        dead = recent_dead_letters(get_redis(), spec.keys, count=RECENT)
+        dead = recent_dead_letters(spec.keys, count=RECENT)
         live = {group: ", ".join(live_workers(get_redis(), group)) for group in stream.group_names}
     except REDIS_ERRORS as exc:
         return _render(request, "admin/streams/stream_detail.html", title, error=exc, name=name)
     rows = [{"message": m, "time": message_time(m), "data": preview(m)} for m in recent]
-    for row in dead:
-        row["time"] = iso_time(int(row["id"].partition("-")[0]))
     dead_total = sum(p.dead_letters for p in stream.partitions)
     return _render(
         request, "admin/streams/stream_detail.html", title, name=name, stream=stream, recent=rows, dead=dead,

@@ -122,19 +122,3 @@ def live_workers(client: Client, group: str) -> list[str]:
     now_ms = int(time.time() * 1000)
     names: list[bytes] = client.zrangebyscore(workers_key(group), now_ms, "+inf")  # type: ignore[assignment]
     return sorted(_text(name) for name in names)
-
-
-def recent_dead_letters(client: Client, keys: Sequence[str], *, count: int = 20) -> list[dict[str, str]]:
-    """The `count` newest dead letters over the partitions `keys`, newest first, as text fields
-    (with `id` and `partition`); the entry's own data is left out (the admin does not show it)."""
-    pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.xrevrange(dead_letter_key(key), count=count)
-    rows = []
-    for key, entries in zip(keys, pipe.execute(), strict=True):
-        for entry_id, raw in entries:
-            fields = {_text(k): v.decode(errors="replace") for k, v in raw.items() if isinstance(v, bytes)}
-            fields.pop("data", None)
-            rows.append({**fields, "id": _text(entry_id), "partition": key})
-    rows.sort(key=lambda row: tuple(int(part) for part in row["id"].split("-")), reverse=True)
-    return rows[:count]

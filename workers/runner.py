@@ -74,6 +74,14 @@ class NoLifecycle:
         pass
 
 
+def _close(lifecycle: Any) -> None:
+    """workers.lifecycle's close(): confirm what was dispatched, write what it kept in memory (an
+    addition to the before/due interface; a lifecycle without it has nothing to close)."""
+    close = getattr(lifecycle, "close", None)
+    if close is not None:
+        close()
+
+
 def lifecycle_class() -> Callable[..., Any]:
     try:
         return import_string(LIFECYCLE)
@@ -153,13 +161,23 @@ class Runner:
         """Safe from a signal handler: entries in hand finish and are acked, leases are released."""
         self._stopping.set()
 
+    def _pause(self, seconds: float) -> None:
+        # Not Event.wait on this (the main) thread: stop() runs in a signal handler on it, and
+        # Event.set() would block on the lock Event.wait holds for an instant.
+        deadline = time.monotonic() + seconds
+        while not self._stopping.is_set() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     def owned(self) -> list[str]:
         with self._lock:
             return sorted(o.key for o in self._owned.values())
 
     def run(self) -> Counts:
         heart = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
-        self._heartbeat()
+        try:
+            self._heartbeat()  # the first share now, not a third of the lease time later
+        except REDIS_UNAVAILABLE:
+            logger.warning("redis unavailable at start; the heartbeat keeps trying", exc_info=True)
         heart.start()
         try:
             while not self._stopping.is_set():
@@ -167,7 +185,7 @@ class Runner:
                     self.run_once()
                 except REDIS_UNAVAILABLE:
                     logger.warning("redis unavailable; retrying in 1 s", exc_info=True)
-                    self._stopping.wait(1.0)
+                    self._pause(1.0)
         finally:
             self._stopping.set()
             heart.join(timeout=self._beat + 5)
@@ -203,7 +221,7 @@ class Runner:
             )  # fmt: skip
             work += [(by_key[raw_key.decode()], entries) for raw_key, entries in reply]
         elif not work:
-            self._stopping.wait(0.05 if recovering else 0.2)
+            self._pause(0.05 if recovering else 0.2)
             return
         work = [(o, entries) for o, entries in work if entries]
         if self._pool is None or len(work) < 2:
@@ -332,7 +350,7 @@ class Runner:
 
     def _give_up(self, o: Owned) -> None:
         self._flush(o)
-        o.lifecycle.close()  # before the lease goes: the next owner must not fire its inactive again
+        _close(o.lifecycle)  # before the lease goes: the next owner must not fire its inactive again
         with self._lock:
             self._owned.pop(o.key, None)
         self._leases.release(o.lease)
@@ -344,7 +362,7 @@ class Runner:
         for o in owned:
             try:
                 self._flush(o)
-                o.lifecycle.close()
+                _close(o.lifecycle)
                 self._leases.release(o.lease)
             except REDIS_UNAVAILABLE:
                 logger.warning("partition %s: could not release the lease; it expires by itself", o.key)

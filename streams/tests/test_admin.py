@@ -77,3 +77,29 @@ def test_staff_who_are_not_superusers_cannot_read_messages(client: Client, store
     client.force_login(User.objects.create_user("helpdesk", password="pw-for-tests-only", is_staff=True))
     assert client.get("/admin/streams/").status_code == 200
     assert client.get("/admin/streams/chat/").status_code == 403
+
+
+def test_issue12_item2_a_workers_dead_letters_show_on_the_stream_page(
+    operator: Client, stored: str, redis_url: str
+) -> None:
+    from streams.process import blocking_redis
+    from workers.leases import Leases
+
+    target = rules_store.current().target(channel="chat:room1", user="alice")
+    key = f"rtgw:stream:{{chat:{target.partition}}}"
+    client = blocking_redis(block_ms=100)
+    client.xgroup_create(key, "assistant", id="0")
+    client.xreadgroup("assistant", "w1", {key: ">"})
+    leases = Leases(client, group="assistant", name="w1", ttl_seconds=5)
+    lease = leases.acquire(key)
+    assert lease is not None
+    [(entry_id, fields)] = client.xrange(key)
+    extra = {b"error": "ValueError: <no> good", b"group": "assistant", b"consumer": "w1", b"orig_id": stored,
+             b"deliveries": "5"}  # fmt: skip
+    assert leases.dead_letter(lease, entry_id, {**fields, **extra}, f"rtgw:dead:{{chat:{target.partition}}}") == 1
+    page = operator.get("/admin/streams/chat/").content.decode()
+    assert "Dead letters (1 most recent)" in page
+    assert (
+        f"<td><code>{key}</code></td><td>{stored}</td><td>chat:room1</td><td>assistant</td>\n"
+        "      <td>w1</td><td>5</td><td><code>ValueError: &lt;no&gt; good</code></td>"
+    ) in page

@@ -104,7 +104,8 @@ def test_issue12_item7_the_admin_shows_owner_last_ack_and_dead_letters(client: C
     assert f"<td>bots</td><td><code>{key}</code></td><td>w1 (token 7)</td>" in page
     assert f"<td>{ids[0]}</td><td>{ids[2]}</td><td>2</td>" in page  # last acked, last delivered, dead letters
     assert "Live workers: w1, w2" in page
-    assert "Dead letters (3)" in page
+    assert "Dead letters (3 most recent)" in page
+    assert "<p>3 in all, in" in page
     assert "ValueError: no" in page
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import pytest
 import redis
@@ -196,3 +198,73 @@ def test_issue12_item2_a_worker_runs_on_a_redis_cluster(cluster_url: str) -> Non
         thread.join(timeout=10)
     assert not any(client.exists(lease_key(k, "g")) for k in spec.keys)
     assert runner.counts.fenced_acks == 0
+
+
+@dataclass(frozen=True)
+class FakeEvent:
+    kind: str
+    channel: str
+    info: dict[str, Any]
+
+
+class FakeLifecycle:
+    """The lifecycle interface h12-life implements: `active` before a channel's first entry,
+    `inactive` for each of those channels at the next `due`."""
+
+    made: ClassVar[list[tuple[str, str, float]]] = []
+
+    def __init__(self, client: Any, *, key: str, group: str, idle_seconds: float) -> None:
+        self.made.append((key, group, idle_seconds))
+        self.active: set[str] = set()
+
+    def before(self, message: Any) -> list[FakeEvent]:
+        if message.channel in self.active:
+            return []
+        self.active.add(message.channel)
+        return [FakeEvent("active", message.channel, {"first": message.id})]
+
+    def due(self, now_ms: int) -> list[FakeEvent]:
+        gone, self.active = self.active, set()
+        return [FakeEvent("inactive", channel, {}) for channel in sorted(gone)]
+
+
+class Lively(Collect):
+    idle_seconds = 7.0
+
+    def on_channel_active(self, channel: str, info: dict[str, Any]) -> None:
+        self.seen.append((f"active {channel}", -1))
+
+    def on_channel_inactive(self, channel: str, info: dict[str, Any]) -> None:
+        self.seen.append((f"inactive {channel}", -1))
+
+
+def test_issue12_item1_the_lifecycle_events_reach_the_handlers_in_order(
+    raw: redis.Redis, runners: Callable[..., Runner], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("workers.runner.LIFECYCLE", f"{__name__}.FakeLifecycle")
+    FakeLifecycle.made.clear()
+    fill(raw, 2, channels=1, spec=StreamSpec("jobs", 1))
+    worker = Lively(name="a")
+    runners(worker)
+    wait_for(lambda: ("inactive jobs:0", -1) in worker.seen, timeout=10, what="the inactive event")
+    assert worker.seen[:4] == [("active jobs:0", -1), ("jobs:0", 0), ("jobs:0", 1), ("inactive jobs:0", -1)]
+    assert sorted(FakeLifecycle.made) == [(key, "g", 7.0) for key in SPEC.keys]
+
+
+def test_issue12_item1_concurrency_handles_partitions_side_by_side_each_in_order(
+    raw: redis.Redis, redis_url: str
+) -> None:
+    fill(raw, 200)
+    worker = Collect(name="a")
+    runner = Runner(worker, client=blocking_redis(block_ms=100), keys=SPEC.keys, lease_seconds=3.0,
+                    max_deliveries=3, concurrency=2, block_ms=100)  # fmt: skip
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: len(worker.seen) == 200, timeout=20, what="200 entries")
+    finally:
+        runner.stop()
+        thread.join(timeout=10)
+    for channel, seqs in by_channel(worker.seen).items():
+        assert seqs == sorted(seqs), channel
+    assert all(raw.xpending(k, "g")["pending"] == 0 for k in SPEC.keys)
