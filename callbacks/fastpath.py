@@ -34,6 +34,7 @@ from realtime.observability import flush_metrics, request_id, request_id_of
 from realtime.redis_async import close_async_redis
 from realtime.request_body import RETRY_AFTER, BodyRefused, declared_length, in_flight, limits, read_body
 from realtime.wsgi_bridge import shutdown_threads
+from streams.reaper import start_reaper, stop_reaper
 
 logger = logging.getLogger("callbacks")
 
@@ -178,12 +179,15 @@ class ProxyFastPath:
         await self.django_app(scope, _replay(body, receive), send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        """Django's ASGI handler does not speak lifespan; the worker's Redis connection closes here."""
+        """Django's ASGI handler does not speak lifespan; the join/leave reaper (streams.reaper)
+        starts here, and stops with the worker's Redis connection."""
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                start_reaper()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await stop_reaper()
                 await close_async_redis()
                 flush_metrics()  # counts not yet written to the metric files
                 shutdown_threads()

@@ -5,6 +5,7 @@ transport's request: what they need besides the body comes in the `Call`."""
 from __future__ import annotations
 
 import binascii
+import functools
 import logging
 import time
 from typing import Any
@@ -33,7 +34,9 @@ from callbacks.tokens import TokenRejected, token_verify
 from partitions.rules import Action, Decision
 from partitions.store import rules_store
 from realtime.wsgi_bridge import run_blocking
+from streams.joinleave import Member, member_seen, member_seen_async
 from streams.payload import is_json_text
+from streams.writer import StreamUnavailable
 
 logger = logging.getLogger("callbacks")
 _decode_connect_data = msgspec.json.Decoder(protocol.ConnectData).decode
@@ -167,21 +170,78 @@ class SubscribeHandler(Handler[SubscribeRequest]):
     kind = "subscribe"
 
     def handle(self, payload: SubscribeRequest, call: Call) -> Reply:
+        reply, joining = self.answer(payload)
+        if joining is None:
+            return reply
+        try:
+            member_seen(joining, joining=True)
+        except StreamUnavailable as exc:
+            return _join_not_stored(joining, exc)
+        return reply
+
+    async def handle_async(self, payload: SubscribeRequest, call: Call) -> Reply:
+        reply, joining = self.answer(payload)
+        if joining is None:
+            return reply
+        try:
+            await member_seen_async(joining, joining=True)
+        except StreamUnavailable as exc:
+            return _join_not_stored(joining, exc)
+        return reply
+
+    @staticmethod
+    def answer(payload: SubscribeRequest) -> tuple[Reply, Member | None]:
+        """The answer, and the member whose join must be stored before it is given (None: none)."""
         decision = _may_subscribe(payload, "subscribe denied")
         if not decision.allowed:
-            return protocol.DENIED
-        if decision.rule is not None and decision.rule.allow_binary and payload.protocol != "protobuf":
+            return protocol.DENIED, None
+        rule = decision.rule
+        if rule is not None and rule.allow_binary and payload.protocol != "protobuf":
             # Centrifugo hands publications over as they are: raw bytes in a JSON frame would
             # disconnect this client (1007) at the first binary publication, or on history.
-            return _BINARY_CHANNEL
+            return _BINARY_CHANNEL, None
         body: dict[str, Any] = {}
-        if decision.rule is not None and decision.rule.overrides:
-            body["override"] = {k: {"value": v} for k, v in decision.rule.overrides.items()}
+        if rule is not None and rule.overrides:
+            body["override"] = {k: {"value": v} for k, v in rule.overrides.items()}
         if settings.SUBSCRIPTION_RECHECK_INTERVAL:
             body["expire_at"] = _unix_now() + SUBSCRIBE_LEAD
-        return protocol.result(body) if body else protocol.EMPTY_RESULT
+        reply = protocol.result(body) if body else protocol.EMPTY_RESULT
+        if rule is None or not rule.options.get("log_join_leave"):  # the switch's cost when off
+            return reply, None
+        return reply, _member(payload)
 
 
+def _member(payload: SubscribeRequest | SubRefreshRequest) -> Member | None:
+    """The member to record for an allowed subscription whose rule logs joins and leaves. None
+    where the channel stores nothing, or without re-checks (no sub_refresh, so no heartbeat: a
+    leave could not be told)."""
+    if not settings.SUBSCRIPTION_RECHECK_INTERVAL:
+        _warn_no_heartbeat()
+        return None
+    target = rules_store.current().target(channel=payload.channel, user=payload.user)
+    if not target.store:
+        return None
+    return Member(target=target, channel=payload.channel, user=payload.user, client=payload.client)
+
+
+@functools.cache
+def _warn_no_heartbeat() -> None:
+    logger.warning(
+        "a channel rule has log_join_leave on but SUBSCRIPTION_RECHECK_INTERVAL is 0: no sub_refresh "
+        "heartbeat tells when a member leaves, so no join or leave entries are written"
+    )
+
+
+def _join_not_stored(member: Member, exc: StreamUnavailable) -> Reply:
+    # The join must precede the member's messages in the log: no join, no subscription (the
+    # client's SDK retries a temporary error).
+    logger.warning("subscribe: join of client %s to %r not stored: %s", member.client, member.channel, exc)
+    return _JOIN_UNAVAILABLE
+
+
+_JOIN_UNAVAILABLE = protocol.error(
+    protocol.STORE_UNAVAILABLE, "join not stored: message log unavailable, retry later", temporary=True
+)
 _BINARY_CHANNEL = protocol.error(
     protocol.BAD_REQUEST, "this channel carries binary publications: subscribe with the protobuf protocol"
 )
@@ -196,11 +256,41 @@ class SubRefreshHandler(Handler[SubRefreshRequest]):
     kind = "sub_refresh"
 
     def handle(self, payload: SubRefreshRequest, call: Call) -> Reply:
-        if not _may_subscribe(payload, "sub_refresh expired").allowed:
-            return _EXPIRED
+        reply, member = self.answer(payload)
+        if member is not None:
+            try:
+                member_seen(member, joining=False)
+            except StreamUnavailable as exc:
+                _heartbeat_lost(member, exc)
+        return reply
+
+    async def handle_async(self, payload: SubRefreshRequest, call: Call) -> Reply:
+        reply, member = self.answer(payload)
+        if member is not None:
+            try:
+                await member_seen_async(member, joining=False)
+            except StreamUnavailable as exc:
+                _heartbeat_lost(member, exc)
+        return reply
+
+    @staticmethod
+    def answer(payload: SubRefreshRequest) -> tuple[Reply, Member | None]:
+        """The answer, and the member whose heartbeat it is (None: its rule logs no joins)."""
+        decision = _may_subscribe(payload, "sub_refresh expired")
+        if not decision.allowed:
+            return _EXPIRED, None  # its leave comes from the reaper, as for any end
         if not settings.SUBSCRIPTION_RECHECK_INTERVAL:
-            return protocol.EMPTY_RESULT  # no expire_at: not asked again (a token's own expiry was reached)
-        return protocol.result({"expire_at": _unix_now() + REFRESH_LEAD})
+            return protocol.EMPTY_RESULT, None  # no expire_at: not asked again (a token's own expiry was reached)
+        reply = protocol.result({"expire_at": _unix_now() + REFRESH_LEAD})
+        if decision.rule is None or not decision.rule.options.get("log_join_leave"):  # the switch's cost when off
+            return reply, None
+        return reply, _member(payload)
+
+
+def _heartbeat_lost(member: Member, exc: StreamUnavailable) -> None:
+    # The subscription stays (Redis being down is no reason to end it); the reaper may then take
+    # the member for gone (a leave), and the next heartbeat that is stored joins it again.
+    logger.warning("sub_refresh: heartbeat of client %s on %r not stored: %s", member.client, member.channel, exc)
 
 
 # How far ahead of now (unix seconds) the expire_at we give lies. Centrifugo checks expiry on each

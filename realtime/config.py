@@ -213,6 +213,11 @@ SETTINGS: tuple[Setting, ...] = (
     _S("WORKER_CHANNEL_IDLE_SECONDS", "float", "30", "seconds a channel has had no message and no member "
        "before its worker gets `on_channel_inactive` (measured on the log's clock)", "workers",
        minimum=1.0, maximum=86400.0),
+    _S("JOIN_LEAVE_GRACE", "float", "1", "seconds a member of a `log_join_leave` channel may miss its "
+       "sub_refresh heartbeat by before the reaper writes its leave (covers the call's latency)",
+       "workers", minimum=0.1, maximum=30),
+    _S("JOIN_LEAVE_REAP_INTERVAL", "float", "1", "seconds between the leave reaper's passes on each "
+       "callback worker (0: this process runs none)", "workers", minimum=0, maximum=10),
     # --- The entry points ------------------------------------------------------------------
     _S("GATEWAY_ROLE", "choice", "all", "what the image runs: `all` is Centrifugo and the callbacks", "entry", choices=("all", "centrifugo", "callback")),
     _S("MIGRATE_ON_START", "bool", "false", "the image: `manage.py migrate` before starting (one container "

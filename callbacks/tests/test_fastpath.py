@@ -105,10 +105,11 @@ def test_an_unexpected_error_is_a_logged_500_in_the_protocols_shape(
 ) -> None:
     from callbacks import handlers
 
-    def boom(self: object, payload: object, call: object) -> bytes:
+    def boom(payload: object) -> bytes:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(handlers.SubscribeHandler, "handle", boom)
+    # `answer` is what both of the handler's transports (handle, handle_async) run first.
+    monkeypatch.setattr(handlers.SubscribeHandler, "answer", staticmethod(boom))
     answer = fast("/centrifugo/subscribe", json.dumps({**BASE, "channel": "chat:1"}).encode())
     assert (answer.status, json.loads(answer.body)) == (500, {"error": {"code": 100, "message": "internal error"}})
     assert "subscribe: unexpected error" in caplog.text

@@ -239,6 +239,12 @@ RULES_WATCH = setting_bool("RULES_WATCH")
 # variable must reach Centrifugo's run.sh, which validates it alike.
 SUBSCRIPTION_RECHECK_INTERVAL = setting_int("SUBSCRIPTION_RECHECK_INTERVAL")
 
+# --- Backend workers ---------------------------------------------------------------------
+# Join/leave entries (streams.joinleave): a member whose sub_refresh heartbeat is this late is
+# gone; each callback worker's reaper looks every JOIN_LEAVE_REAP_INTERVAL seconds (0: none here).
+JOIN_LEAVE_GRACE = setting_float("JOIN_LEAVE_GRACE")
+JOIN_LEAVE_REAP_INTERVAL = setting_float("JOIN_LEAVE_REAP_INTERVAL")
+
 LOG_LEVEL = setting_str("LOG_LEVEL").upper()
 # json: one object per line with a request id (for log shippers); plain: for a terminal.
 LOG_FORMAT = setting_str("LOG_FORMAT")

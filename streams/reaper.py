@@ -1,0 +1,106 @@
+"""The leave detector: every JOIN_LEAVE_REAP_INTERVAL seconds, on each callback worker's event loop,
+`streams.joinleave.reap_async` on every partition of the streams the rules write — members whose
+heartbeat (sub_refresh) stopped get their leave entry.
+
+Why on every worker's loop rather than one process somewhere: the reap script is atomic per
+partition (remove the member and XADD its leave together), so any number of reapers emit one leave
+per member, and the gateway needs no extra process, no election, no single point whose death stops
+leaves. A pass costs one EVALSHA per partition whatever the number of members (an empty
+ZRANGEBYSCORE), measured in bench/RESULTS.md ("Join and leave"). It runs only while some channel
+rule has `log_join_leave` on, and LINGER seconds after the last one is switched off (so members
+recorded before still get their leave).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+
+from django.conf import settings
+
+from partitions.rules import RuleSet
+from partitions.store import rules_store
+from realtime.wsgi_bridge import run_blocking
+from streams.catalog import stream_specs_of
+from streams.joinleave import reap_async
+from streams.writer import StreamUnavailable
+
+logger = logging.getLogger("streams")
+# Longer than the longest a recorded member may wait for its deadline (3 + 30 s + the grace).
+LINGER = 120.0
+
+
+def partitions_to_reap(ruleset: RuleSet) -> list[tuple[str, int]]:
+    """(stream, partition) for every partition `ruleset` writes, when one of its channel rules
+    logs joins and leaves; [] otherwise."""
+    if not any(rule.options.get("log_join_leave") for rule in ruleset.channel_rules):
+        return []
+    return [(spec.name, p) for spec in stream_specs_of(ruleset) for p in range(spec.partitions)]
+
+
+class Reaper:
+    def __init__(self) -> None:
+        self._ruleset: RuleSet | None = None
+        self._partitions: list[tuple[str, int]] = []
+        self._on = False  # some rule of the current rule set has log_join_leave
+        self._active_until = 0.0
+        self._failing = False
+
+    async def run(self, interval: float) -> None:
+        """Until cancelled. The first pass after a random part of the interval, so the workers
+        of a replica do not all reap at the same moment."""
+        await asyncio.sleep(random.uniform(0, interval))  # noqa: S311 - spreading, not secrecy
+        while True:
+            try:
+                await self.reap_once()
+            except Exception:  # the rules cannot be read, say: the next pass tries again
+                logger.exception("join/leave reaper: pass failed")
+            await asyncio.sleep(interval)
+
+    async def reap_once(self) -> int:
+        """One pass over every partition; the number of leaves written. A Redis failure is
+        logged once until it recovers, and the pass is tried again at the next interval."""
+        ruleset = rules_store.current() if not rules_store.needs_load else await run_blocking(rules_store.current)
+        if ruleset is not self._ruleset:
+            self._ruleset = ruleset
+            found = partitions_to_reap(ruleset)
+            self._on = bool(found)
+            if found:  # switched off: the partitions of before, while it lingers
+                self._partitions = found
+        if self._on:
+            self._active_until = time.monotonic() + LINGER
+        if time.monotonic() > self._active_until:
+            return 0
+        try:
+            counts = await asyncio.gather(*(reap_async(s, p) for s, p in self._partitions))
+        except StreamUnavailable as exc:
+            if not self._failing:
+                logger.warning("join/leave reaper: Redis unavailable, leaves are late: %s", exc)
+            self._failing = True
+            return 0
+        if self._failing:
+            logger.warning("join/leave reaper: Redis is back")
+        self._failing = False
+        return sum(counts)
+
+
+_task: asyncio.Task[None] | None = None
+
+
+def start_reaper() -> None:
+    """On the worker's loop at start-up (callbacks.fastpath's lifespan); JOIN_LEAVE_REAP_INTERVAL 0: none."""
+    global _task
+    if settings.JOIN_LEAVE_REAP_INTERVAL > 0 and _task is None:
+        _task = asyncio.get_running_loop().create_task(Reaper().run(settings.JOIN_LEAVE_REAP_INTERVAL))
+
+
+async def stop_reaper() -> None:
+    global _task
+    task, _task = _task, None
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
