@@ -9,7 +9,7 @@ import os
 import time
 from typing import Any
 
-from workers.sdk import Message, Worker
+from workers.sdk import Message, Who, Worker
 from workers.tests.recording import _append
 
 
@@ -36,3 +36,26 @@ class LifecycleRecorder(Worker):
         _append(f"inactive-start {self.name} {channel} {info['last_activity_ms']}\n")
         _work("INACTIVE_SLEEP")
         _append(f"inactive {self.name} {channel} {time.time():.3f}\n")
+
+
+class RoomRecorder(Worker):
+    """Every handler of the `room:*` channels (tests/e2e: join/leave logged there), one line each:
+    `<handler> <worker> <channel> <unix time>`."""
+
+    group = "life-e2e"
+    channels = ["room:*"]
+
+    def on_channel_active(self, channel: str, info: dict[str, Any]) -> None:
+        _append(f"active {self.name} {channel} {time.time():.3f} {info['by']}\n")
+
+    def on_join(self, channel: str, who: Who) -> None:
+        _append(f"join {self.name} {channel} {time.time():.3f} {who.user}\n")
+
+    def on_message(self, channel: str, message: Message) -> None:
+        _append(f"message {self.name} {channel} {time.time():.3f} {message.user}\n")
+
+    def on_leave(self, channel: str, who: Who) -> None:
+        _append(f"leave {self.name} {channel} {time.time():.3f} {who.user} {who.ts}\n")
+
+    def on_channel_inactive(self, channel: str, info: dict[str, Any]) -> None:
+        _append(f"inactive {self.name} {channel} {time.time():.3f} {info['last_activity_ms']}\n")
