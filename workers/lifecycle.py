@@ -5,7 +5,8 @@ one stopped.
 A channel is active from its first message or join entry until it has had no message and no member
 for `idle_seconds`. Members come from join/leave entries (member = the entry's client id): a join
 adds one, a leave removes it, and a channel with members is never idle. Time is the log's: an
-entry's time is its id's milliseconds (Redis's clock), and `due(now_ms)` looks no later than the
+entry's time is its id's milliseconds (Redis's clock), and `due(now_ms)` looks no later than
+Redis's clock (a worker clock running ahead cannot make a channel idle early) nor than the
 oldest entry the group has not finished (so a worker working off a backlog does not call a
 channel idle whose next message it simply has not read yet).
 
@@ -158,8 +159,10 @@ if ARGV[6] == '1' then  -- a new owner: inactive another instance claimed and ne
   end
 end
 -- The log's clock: no later than the oldest entry the group has not finished (pending, or not
--- yet delivered); `now` when it has finished everything.
-local horizon = now
+-- yet delivered); `now` when it has finished everything. Never later than Redis's own clock, which
+-- gave the entries their times: a worker whose clock runs ahead must not call a channel idle early.
+local t = redis.call('TIME')
+local horizon = math.min(now, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 if redis.call('EXISTS', KEYS[4]) == 1 then
   for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[4])) do
     local info = {}

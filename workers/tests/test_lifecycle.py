@@ -274,3 +274,12 @@ def test_issue12_item3_due_writes_the_activity_of_thousands_of_channels(client: 
         owner.life.before(Entry(f"{T + 10_000}-{i}", channel, "u", "c", "message"))
     assert owner.due(at(IDLE)) == []  # idle since 10 s, not since 0 s: the 5,000 times were written
     assert len(owner.due(at(10 + IDLE))) == DUE_LIMIT
+
+
+def test_issue12_item3_a_worker_clock_ahead_of_redis_does_not_make_a_channel_idle_early(client: Client) -> None:
+    owner = Owner(client, "w1")
+    entry_id = client.xadd(KEY, {"channel": "chat:now", "user": "u", "client": "c", "data": "{}"}).decode()
+    owner.handle(owner.read())
+    redis_ms = int(entry_id.split("-")[0])
+    assert owner.due(redis_ms + 10 * IDLE * 1000) == []  # the worker's clock says 300 s later; Redis's does not
+    assert lifecycle_state(client, key=KEY, group=GROUP)["active"] == ["chat:now"]
