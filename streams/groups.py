@@ -5,11 +5,12 @@ The worker SDK (workers/) names these keys (issue 12's contract); they are read 
 - `<prefix>:lease:{<stream>:<partition>}:<group>` holds "<worker name> <fencing token>" with a TTL:
   the partition's owner;
 - `<prefix>:workers:<group>`: live workers, a sorted set scored by expiry (unix ms);
+- `<prefix>:life:{<stream>:<partition>}:<group>:active`: the channels active for the group;
 - `<prefix>:dead:{<stream>:<partition>}` (streams.consumer.dead_letter_key): dead letters of every
   group, each with a `group` field.
 
 Two pipelined round trips for all partitions (streams.stats adds them to its three):
-1. per group: GET and PTTL of its lease, XPENDING's summary when it has pending entries (the oldest
+1. per group: GET and PTTL of its lease, HLEN of its active channels (workers.lifecycle), XPENDING's summary when it has pending entries (the oldest
    one); per partition: XLEN of its dead-letter stream;
 2. per group with pending entries: the entry just before its oldest pending one (XREVRANGE, COUNT 1):
    every entry up to it is acknowledged; per dead-letter stream of at most DEAD_COUNT_LIMIT
@@ -61,6 +62,12 @@ def lease_key(stream_key: str, group: str) -> str:
     return f"{settings.REDIS_KEY_PREFIX}:lease:{tag}:{group}"
 
 
+def active_channels_key(stream_key: str, group: str) -> str:
+    """workers.lifecycle's hash of the group's active channels in the partition."""
+    tag = stream_key[stream_key.index("{") : stream_key.rindex("}") + 1]
+    return f"{settings.REDIS_KEY_PREFIX}:life:{tag}:{group}:active"
+
+
 def workers_key(group: str) -> str:
     return f"{settings.REDIS_KEY_PREFIX}:workers:{group}"
 
@@ -78,6 +85,7 @@ def worker_view(client: Client, groups: GroupRows) -> WorkerView:
         for name, pending, _ in rows:
             pipe.get(lease_key(key, name))
             pipe.pttl(lease_key(key, name))
+            pipe.hlen(active_channels_key(key, name))
             if pending:
                 pipe.xpending(key, name)
         pipe.xlen(dead_letter_key(key))
@@ -86,10 +94,11 @@ def worker_view(client: Client, groups: GroupRows) -> WorkerView:
     oldest: dict[tuple[str, str], str] = {}
     for key, rows in groups.items():
         for name, pending, last_delivered in rows:
-            lease, ttl = next(replies), next(replies)
+            lease, ttl, active = next(replies), next(replies), next(replies)
             owner, _, token = _text(lease).rpartition(" ") if lease else ("", "", "")
             fields: dict[str, Any] = {"owner": owner, "owner_token": int(token) if token.isdigit() else None,
-                                      "lease_ttl_ms": int(ttl) if lease and int(ttl) >= 0 else None}  # fmt: skip
+                                      "lease_ttl_ms": int(ttl) if lease and int(ttl) >= 0 else None,
+                                      "active_channels": int(active)}  # fmt: skip
             if pending:
                 oldest[key, name] = _text(next(replies)["min"])
             else:  # everything delivered is acknowledged

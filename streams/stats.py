@@ -48,6 +48,7 @@ class GroupInfo:
     lease_ttl_ms: int | None = None
     last_acked_id: str | None = None
     dead_letters: int | None = 0
+    active_channels: int = 0  # channels the group's workers hold active (workers.lifecycle)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,15 +219,18 @@ def stats_table(streams: Sequence[StreamInfo]) -> str:
 def groups_table(streams: Sequence[StreamInfo], live: Mapping[str, Sequence[str]] | None = None) -> str:
     """`stream_stats --groups`: one row per consumer group and partition, the worker SDK's view:
     OWNER is the lease holder (TOKEN its fencing token, TTL-MS its time left), LAST-ACKED the entry
-    up to which every entry is acknowledged, DEAD the group's dead letters in that partition; then
+    up to which every entry is acknowledged, DEAD the group's dead letters in that partition, ACTIVE
+    its active channels there (backend workers' channel lifecycle); then
     one line per group with its live workers (`live`)."""
-    header = ("GROUP", "KEY", "OWNER", "TOKEN", "TTL-MS", "LAG", "PENDING", "LAST-ACKED", "LAST-DELIVERED", "DEAD")
+    header = ("GROUP", "KEY", "OWNER", "TOKEN", "TTL-MS", "LAG", "PENDING", "LAST-ACKED", "LAST-DELIVERED", "DEAD",
+              "ACTIVE")  # fmt: skip
     rows: list[tuple[str, ...]] = [header]
     found = sorted(((g.name, p.key), g) for stream in streams for p in stream.partitions for g in p.groups)
     for (name, key), g in found:
         rows.append(
             (name, key, g.owner or "-", _cell(g.owner_token), _cell(g.lease_ttl_ms), _cell(g.lag, "?"),
-             str(g.pending), g.last_acked_id or "-", g.last_delivered_id, _cell(g.dead_letters, "?"))
+             str(g.pending), g.last_acked_id or "-", g.last_delivered_id, _cell(g.dead_letters, "?"),
+             str(g.active_channels))
         )  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]

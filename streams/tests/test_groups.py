@@ -25,7 +25,8 @@ SPEC = StreamSpec("chat", 8)
 
 def prepare(client: redis.Redis | redis.cluster.RedisCluster, key: str) -> list[str]:
     """Five entries; worker w1 of group "bots" owns the partition (lease "w1 7"), was handed three
-    and acked the first; two dead letters of "bots" and one of "audit"; w1 and w2 are live."""
+    and acked the first; two dead letters of "bots" and one of "audit"; w1 and w2 are live; two
+    channels are active for "bots"."""
     ids = [client.xadd(key, {"channel": "chat:a", "user": "u", "data": "{}", "ts": "1"}).decode() for _ in range(5)]
     client.xgroup_create(key, "bots", id="0")
     client.xreadgroup("bots", "w1", {key: ">"}, count=3)
@@ -37,6 +38,8 @@ def prepare(client: redis.Redis | redis.cluster.RedisCluster, key: str) -> list[
                            "consumer": "w1", "orig_id": ids[0], "deliveries": "5"})  # fmt: skip
     now = int(time.time() * 1000)
     client.zadd(groups.workers_key("bots"), {"w1": now + 6000, "w2": now + 6000, "gone": now - 1})
+    # workers.lifecycle's state: two channels active for "bots" here
+    client.hset(groups.active_channels_key(key, "bots"), mapping={"chat:a": "1|1-0", "chat:b": "2|2-0"})
     return ids
 
 
@@ -55,6 +58,7 @@ def test_issue12_item7_stats_show_owner_lag_last_acked_and_dead_letters(redis_ur
     assert (group.owner, group.owner_token, group.lag, group.pending) == ("w1", 7, 2, 2)
     assert 0 < group.lease_ttl_ms <= 6000  # type: ignore[operator]
     assert (group.last_acked_id, group.last_delivered_id, group.dead_letters) == (ids[0], ids[2], 2)
+    assert group.active_channels == 2
     get_redis().xack(key, "bots", ids[1], ids[2])
     assert bots(key).last_acked_id == ids[2]  # nothing pending: everything delivered is acked
     get_redis().delete(groups.lease_key(key, "bots"))
@@ -84,9 +88,9 @@ def test_issue12_item7_the_groups_view_of_stream_stats(redis_url: str, settings:
     call_command("stream_stats", "--groups", "--stream", "chat", stdout=out)
     header, row, live = out.getvalue().splitlines()
     assert header.split() == ["GROUP", "KEY", "OWNER", "TOKEN", "TTL-MS", "LAG", "PENDING", "LAST-ACKED",
-                              "LAST-DELIVERED", "DEAD"]  # fmt: skip
+                              "LAST-DELIVERED", "DEAD", "ACTIVE"]  # fmt: skip
     cells = row.split()
-    assert cells[:4] + cells[5:] == ["bots", key, "w1", "7", "2", "2", ids[0], ids[2], "2"]
+    assert cells[:4] + cells[5:] == ["bots", key, "w1", "7", "2", "2", ids[0], ids[2], "2", "2"]
     assert live == "group bots: 2 live worker(s): w1, w2"
     out = StringIO()
     call_command("stream_stats", "--json", "--stream", "chat", stdout=out)
@@ -102,7 +106,8 @@ def test_issue12_item7_the_admin_shows_owner_last_ack_and_dead_letters(client: C
     ids = prepare(get_redis(), key)
     page = client.get("/admin/streams/chat/").content.decode()
     assert f"<td>bots</td><td><code>{key}</code></td><td>w1 (token 7)</td>" in page
-    assert f"<td>{ids[0]}</td><td>{ids[2]}</td><td>2</td>" in page  # last acked, last delivered, dead letters
+    # last acked, last delivered, dead letters, active channels
+    assert f"<td>{ids[0]}</td><td>{ids[2]}</td><td>2</td><td>2</td>" in page
     assert "Live workers: w1, w2" in page
     assert "Dead letters (3 most recent)" in page
     assert "<p>3 in all, in" in page

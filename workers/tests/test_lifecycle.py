@@ -283,3 +283,19 @@ def test_issue12_item3_a_worker_clock_ahead_of_redis_does_not_make_a_channel_idl
     redis_ms = int(entry_id.split("-")[0])
     assert owner.due(redis_ms + 10 * IDLE * 1000) == []  # the worker's clock says 300 s later; Redis's does not
     assert lifecycle_state(client, key=KEY, group=GROUP)["active"] == ["chat:now"]
+
+
+def test_issue12_item7_stream_stats_counts_the_channels_the_lifecycle_holds_active(client: Client) -> None:
+    from streams.catalog import StreamSpec
+    from streams.stats import streams_info
+
+    owner = Owner(client, "w1")
+    append(client, 0, "chat:a")
+    append(client, 1, "chat:b")
+    owner.handle(owner.read())
+    [stream] = streams_info([StreamSpec("chat", 1)])
+    [group] = stream.partitions[0].groups
+    assert (group.name, group.active_channels) == (GROUP, 2)
+    owner.due(at(1 + IDLE))
+    [stream] = streams_info([StreamSpec("chat", 1)])
+    assert stream.partitions[0].groups[0].active_channels == 0
