@@ -259,7 +259,12 @@ class Lifecycle:
         touched = self._touched.pop(channel, None)
         confirm = self._unconfirmed
         args = [self.token, entry_id, ms, self.idle_ms, kind, channel, member, touched or "", len(confirm), *confirm]
-        reply = self._before(keys=keys, args=args)
+        try:
+            reply = self._before(keys=keys, args=args)
+        except Exception:
+            if touched is not None:  # not written: keep it for the next call
+                self._touched[channel] = max(touched, self._touched.get(channel, 0))
+            raise
         self._unconfirmed = []
         members, last, *raw = reply
         events: list[Event] = []
@@ -307,7 +312,7 @@ class Lifecycle:
 
 
 def lifecycle_state(client: Client, *, key: str, group: str) -> dict[str, Sequence[str]]:
-    """What Redis holds for one partition and group (tests, the admin): active, idle, closing channels."""
+    """What Redis holds for one partition and group (tests, a shell): active, idle, closing channels."""
     base = lifecycle_key(key, group)
     pipe = client.pipeline(transaction=False)
     pipe.hkeys(f"{base}:active")
