@@ -127,3 +127,10 @@ def test_issue12_item7_stats_on_a_redis_cluster(cluster_url: str) -> None:
     assert "group bots: 2 live worker(s): w1, w2" in groups_table(
         streams_info([SPEC]), {"bots": groups.live_workers(cluster, "bots")}
     )
+
+
+def test_groups_and_json_are_one_or_the_other(redis_url: str) -> None:
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        call_command("stream_stats", "--groups", "--json")

@@ -16,8 +16,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--stream", action="append", metavar="NAME", help="Only this stream (repeatable).")
-        parser.add_argument("--json", action="store_true", help="One JSON document instead of a table.")
-        parser.add_argument(
+        shape = parser.add_mutually_exclusive_group()
+        shape.add_argument("--json", action="store_true", help="One JSON document instead of a table.")
+        shape.add_argument(
             "--groups", action="store_true",
             help="One row per consumer group and partition: owner (worker lease), lag, last acked, dead letters.",
         )  # fmt: skip
