@@ -186,6 +186,14 @@ class Runner:
                 except REDIS_UNAVAILABLE:
                     logger.warning("redis unavailable; retrying in 1 s", exc_info=True)
                     self._pause(1.0)
+                except redis.ResponseError as exc:
+                    # NOGROUP: the key or its group is gone; UNBLOCKED: deleted during a blocking read.
+                    if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
+                        raise
+                    logger.warning("a partition or its group was deleted; creating them again")
+                    self._groups_ready.clear()
+                    for key in self.owned():
+                        self._ensure_group(key)
         finally:
             self._stopping.set()
             heart.join(timeout=self._beat + 5)
@@ -385,8 +393,7 @@ class Runner:
         with self._lock:
             owned = list(self._owned.values())
         for o in owned:
-            if o.release:
-                continue
+            # One marked for release is renewed too: it is still being handled until given up.
             if not self._leases.renew(o.lease):
                 self.counts.lost += 1
                 with self._lock:
