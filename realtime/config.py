@@ -164,12 +164,6 @@ SETTINGS: tuple[Setting, ...] = (
        "is the Centrifugo next to them (at `BIND_ADDRESS` when that is one address): set it when "
        "Centrifugo runs elsewhere (`GATEWAY_ROLE=callback`)", "callbacks",
        doc_default="`http://127.0.0.1:$CENTRIFUGO_PORT`"),
-    # --- Backend workers ---------------------------------------------------------------------
-    _S("JOIN_LEAVE_GRACE", "float", "1", "seconds a member of a `log_join_leave` channel may miss its "
-       "sub_refresh heartbeat by before the reaper writes its leave (covers the call's latency)",
-       "workers", minimum=0.1, maximum=30),
-    _S("JOIN_LEAVE_REAP_INTERVAL", "float", "1", "seconds between the leave reaper's passes on each "
-       "callback worker (0: this process runs none)", "workers", minimum=0, maximum=10),
     # --- gunicorn (the callbacks) ----------------------------------------------------------
     _S("PORT", "int", "3000", "callback service port", "gunicorn", minimum=1, maximum=65535),
     _S("BIND_ADDRESS", "str", "127.0.0.1", "listen address of the callbacks and Centrifugo", "gunicorn",
@@ -217,6 +211,14 @@ SETTINGS: tuple[Setting, ...] = (
     _S("WORKER_METRICS_PORT", "int", "0", "port of a worker process's Prometheus `/metrics` (0: off; "
        "several worker processes on one host need one each)", "workers",
        minimum=0, maximum=65535),
+    _S("WORKER_CHANNEL_IDLE_SECONDS", "float", "30", "seconds a channel has had no message and no member "
+       "before its worker gets `on_channel_inactive` (measured on the log's clock)", "workers",
+       minimum=1.0, maximum=86400.0),
+    _S("JOIN_LEAVE_GRACE", "float", "1", "seconds a member of a `log_join_leave` channel may miss its "
+       "sub_refresh heartbeat by before the reaper writes its leave (covers the call's latency)",
+       "workers", minimum=0.1, maximum=30),
+    _S("JOIN_LEAVE_REAP_INTERVAL", "float", "1", "seconds between the leave reaper's passes on each "
+       "callback worker (0: this process runs none)", "workers", minimum=0, maximum=10),
     # --- The entry points ------------------------------------------------------------------
     _S("GATEWAY_ROLE", "choice", "all", "what the image runs: `all` is Centrifugo and the callbacks", "entry", choices=("all", "centrifugo", "callback")),
     _S("MIGRATE_ON_START", "bool", "false", "the image: `manage.py migrate` before starting (one container "
@@ -234,7 +236,6 @@ SECTIONS = {
     "django": "Django",
     "storage": "Storage",
     "callbacks": "Callbacks and rules",
-    "workers": "Backend workers",
     "gunicorn": "gunicorn (the callbacks)",
     "centrifugo": "Centrifugo",
     "entry": "The entry points (docker/entrypoint.sh, scripts/run-gateway.sh)",

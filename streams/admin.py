@@ -1,5 +1,6 @@
 """The message log in the admin: every stream with its partitions and lengths, and per stream its
-newest messages and consumer groups. There is no model; these are plain views behind the admin's
+newest messages, its consumer groups (with the worker SDK's view: owner, last acknowledged entry,
+dead letters, live workers) and its newest dead letters. There is no model; these are plain views behind the admin's
 login (`admin.site.admin_view`, staff only), mounted by streams/urls.py."""
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from realtime.redis import REDIS_ERRORS
+from realtime.redis import REDIS_ERRORS, get_redis
 from streams.catalog import UnknownStream, stream_specs
 from streams.dead_letters import recent_dead_letters
 from streams.display import message_time, preview
+from streams.groups import live_workers
 from streams.stats import recent_messages, streams_info
 
 RECENT = 20
@@ -48,7 +50,12 @@ def stream_detail_view(request: HttpRequest, name: str) -> HttpResponse:
         [stream] = streams_info([spec])
         recent = recent_messages(spec.keys, count=RECENT)
         dead = recent_dead_letters(spec.keys, count=RECENT)
+        live = {group: ", ".join(live_workers(get_redis(), group)) for group in stream.group_names}
     except REDIS_ERRORS as exc:
         return _render(request, "admin/streams/stream_detail.html", title, error=exc, name=name)
     rows = [{"message": m, "time": message_time(m), "data": preview(m)} for m in recent]
-    return _render(request, "admin/streams/stream_detail.html", title, name=name, stream=stream, recent=rows, dead=dead)
+    dead_total = sum(p.dead_letters for p in stream.partitions)
+    return _render(
+        request, "admin/streams/stream_detail.html", title, name=name, stream=stream, recent=rows, dead=dead,
+        dead_total=dead_total, live=live,
+    )  # fmt: skip

@@ -1,14 +1,16 @@
 """What is in the log, where, and how far its consumers are (`manage.py stream_stats`, the admin).
 
-Three pipelined round trips whatever the number of keys: XINFO STREAM for every key, XINFO GROUPS
-for the keys that exist, XINFO CONSUMERS for every group (on a Redis Cluster, redis-py splits each
-pipeline over the masters). Where each partition lives: its master's host:port (and its slot on a
-Cluster, from the client's slot map, which those reads have just brought up to date).
+Five pipelined round trips whatever the number of keys: XINFO STREAM for every key, XINFO GROUPS
+for the keys that exist, XINFO CONSUMERS for every group; then the worker-group view (streams.groups:
+each group's lease, its oldest pending entry, the partition's dead letters), then the entry before
+that oldest pending one and the dead letters counted per group (on a Redis Cluster, redis-py splits
+each pipeline over the masters). Where each partition lives: its master's host:port (and its slot on
+a Cluster, from the client's slot map, which those reads have just brought up to date).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,7 @@ from redis.sentinel import SentinelConnectionPool
 
 from realtime.redis import Client, get_redis, location
 from streams.catalog import StreamSpec
+from streams.groups import worker_view
 from streams.reader import Message, entry_order, message_from_entry
 
 
@@ -37,6 +40,15 @@ class GroupInfo:
     lag: int | None  # entries not yet delivered to the group; None: Redis cannot tell (or < 7.0)
     last_delivered_id: str
     members: list[ConsumerInfo]
+    # The worker SDK's view (streams.groups): the lease holder ("" none), its fencing token and
+    # time left, every entry up to `last_acked_id` acknowledged, and this group's dead letters in
+    # the partition (None: more dead letters than streams.groups counts).
+    owner: str = ""
+    owner_token: int | None = None
+    lease_ttl_ms: int | None = None
+    last_acked_id: str | None = None
+    dead_letters: int | None = 0
+    active_channels: int = 0  # channels the group's workers hold active (workers.lifecycle)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +60,7 @@ class PartitionInfo:
     groups: list[GroupInfo]
     node: str = ""  # host:port of the master that holds it (a socket path for a unix:// Redis)
     slot: int | None = None  # its Redis Cluster hash slot; None when not a Cluster
+    dead_letters: int = 0  # entries in its dead-letter stream, every group's
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +109,8 @@ def partitions_info(keys: Sequence[str], *, client: Client | None = None) -> lis
             pipe.xinfo_consumers(key, group["name"])
     members = iter(pipe.execute())
 
+    view = worker_view(client, {key: [(_text(g["name"]), int(g["pending"]), _text(g["last-delivered-id"]))
+                                      for g in key_groups] for key, key_groups in groups.items()})  # fmt: skip
     found: list[PartitionInfo] = []
     owners = iter(partition_nodes(client, keys))
     for key in keys:
@@ -112,6 +127,7 @@ def partitions_info(keys: Sequence[str], *, client: Client | None = None) -> lis
                 lag=g.get("lag"),
                 last_delivered_id=_text(g["last-delivered-id"]),
                 members=[ConsumerInfo(_text(c["name"]), int(c["pending"]), int(c["idle"])) for c in next(members)],
+                **view.groups[key, _text(g["name"])],
             )
             for g in groups[key]
         ]
@@ -124,6 +140,7 @@ def partitions_info(keys: Sequence[str], *, client: Client | None = None) -> lis
                 group_infos,
                 node,
                 slot,
+                view.dead_letters.get(key, 0),
             )
         )
     return found
@@ -197,3 +214,30 @@ def stats_table(streams: Sequence[StreamInfo]) -> str:
                 )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def groups_table(streams: Sequence[StreamInfo], live: Mapping[str, Sequence[str]] | None = None) -> str:
+    """`stream_stats --groups`: one row per consumer group and partition, the worker SDK's view:
+    OWNER is the lease holder (TOKEN its fencing token, TTL-MS its time left), LAST-ACKED the entry
+    up to which every entry is acknowledged, DEAD the group's dead letters in that partition, ACTIVE
+    its active channels there (backend workers' channel lifecycle); then
+    one line per group with its live workers (`live`)."""
+    header = ("GROUP", "KEY", "OWNER", "TOKEN", "TTL-MS", "LAG", "PENDING", "LAST-ACKED", "LAST-DELIVERED", "DEAD",
+              "ACTIVE")  # fmt: skip
+    rows: list[tuple[str, ...]] = [header]
+    found = sorted(((g.name, p.key), g) for stream in streams for p in stream.partitions for g in p.groups)
+    for (name, key), g in found:
+        rows.append(
+            (name, key, g.owner or "-", _cell(g.owner_token), _cell(g.lease_ttl_ms), _cell(g.lag, "?"),
+             str(g.pending), g.last_acked_id or "-", g.last_delivered_id, _cell(g.dead_letters, "?"),
+             str(g.active_channels))
+        )  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    for name, workers in sorted((live or {}).items()):
+        lines.append(f"group {name}: {len(workers)} live worker(s){': ' if workers else ''}{', '.join(workers)}")
+    return "\n".join(lines)
+
+
+def _cell(value: int | None, missing: str = "-") -> str:
+    return missing if value is None else str(value)

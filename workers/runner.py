@@ -40,6 +40,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 import redis
+from django.conf import settings
 from django.utils.module_loading import import_string
 
 from realtime.redis import REDIS_UNAVAILABLE, Client
@@ -68,6 +69,17 @@ class NoLifecycle:
 
     def due(self, now_ms: int) -> list[Any]:
         return []
+
+    def close(self) -> None:
+        pass
+
+
+def _close(lifecycle: Any) -> None:
+    """workers.lifecycle's close(): confirm what was dispatched, write what it kept in memory (an
+    addition to the before/due interface; a lifecycle without it has nothing to close)."""
+    close = getattr(lifecycle, "close", None)
+    if close is not None:
+        close()
 
 
 def lifecycle_class() -> Callable[..., Any]:
@@ -320,11 +332,18 @@ class Runner:
         )  # fmt: skip
 
     def _run_due(self, o: Owned) -> None:
+        # Every event due() claimed is dispatched, each on its own: one failing handler must not
+        # drop the others (the lifecycle counts them dispatched at its next call).
         try:
-            for event in o.lifecycle.due(int(time.time() * 1000)):
-                self._dispatch.event(event.kind, event.channel, event.info)
+            events = o.lifecycle.due(int(time.time() * 1000))
         except Exception:
-            logger.exception("partition %s: a channel lifecycle handler failed", o.key)
+            logger.exception("partition %s: channel lifecycle tick failed; next tick in 1 s", o.key)
+            return
+        for event in events:
+            try:
+                self._dispatch.event(event.kind, event.channel, event.info)
+            except Exception:
+                logger.exception("partition %s: on_channel_%s failed for %s", o.key, event.kind, event.channel)
 
     def _ensure_group(self, key: str) -> None:
         if key in self._groups_ready:
@@ -339,6 +358,7 @@ class Runner:
 
     def _give_up(self, o: Owned) -> None:
         self._flush(o)
+        _close(o.lifecycle)  # before the lease goes: the next owner must not fire its inactive again
         with self._lock:
             self._owned.pop(o.key, None)
         self._leases.release(o.lease)
@@ -350,6 +370,7 @@ class Runner:
         for o in owned:
             try:
                 self._flush(o)
+                _close(o.lifecycle)
                 self._leases.release(o.lease)
             except REDIS_UNAVAILABLE:
                 logger.warning("partition %s: could not release the lease; it expires by itself", o.key)
@@ -403,7 +424,8 @@ class Runner:
             if lease is None:
                 continue
             self._ensure_group(key)
-            life = self._lifecycle(self._client, key=key, group=self._group, idle_seconds=self.worker.idle_seconds)
+            idle = self.worker.idle_seconds or settings.WORKER_CHANNEL_IDLE_SECONDS
+            life = self._lifecycle(self._client, key=key, group=self._group, idle_seconds=idle)
             with self._lock:
                 self._owned[key] = Owned(lease, life)
             wanted -= 1

@@ -72,7 +72,8 @@ class Worker:
     group: ClassVar[str] = ""  # required: the worker group (= the Redis consumer group) name
     streams: ClassVar[list[str]] = []  # stream names; empty: every stream the rules write
     channels: ClassVar[list[str]] = ["*"]
-    idle_seconds: ClassVar[float] = 60.0  # a channel with no message and no member this long is inactive
+    # A channel with no message and no member this long is inactive; None: WORKER_CHANNEL_IDLE_SECONDS.
+    idle_seconds: ClassVar[float | None] = None
     batch: ClassVar[int] = 100  # entries read per partition at once
 
     def __init__(self, *, name: str) -> None:

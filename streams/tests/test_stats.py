@@ -110,5 +110,6 @@ def test_the_command_prints_json_for_the_streams_the_rules_write(redis_client: r
     partition = chat["partitions"][3]
     assert (partition["key"], partition["length"], partition["last_id"]) == ("rtgw:stream:{chat:3}", 1, entry_id)
     assert partition["groups"] == [
-        {"name": "g", "consumers": 0, "pending": 0, "lag": 1, "last_delivered_id": "0-0", "members": []}
-    ]
+        {"name": "g", "consumers": 0, "pending": 0, "lag": 1, "last_delivered_id": "0-0", "members": [],
+         "owner": "", "owner_token": None, "lease_ttl_ms": None, "last_acked_id": None, "dead_letters": 0, "active_channels": 0}
+    ]  # fmt: skip
