@@ -30,8 +30,11 @@ from streams.writer import stream_key
 MAX_LIMIT = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(msgspec.Struct, frozen=True):
+    """One log entry as readers see it. A msgspec Struct, not a frozen dataclass: a worker builds one
+    per entry, and a frozen dataclass's __init__ (object.__setattr__ per field) cost most of a
+    worker's per-entry overhead (bench/RESULTS.md, "Backend workers")."""
+
     stream_key: str
     id: str  # the Redis entry id: unique within its stream key, ordered by server time
     channel: str
