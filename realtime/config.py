@@ -236,6 +236,7 @@ SECTIONS = {
     "django": "Django",
     "storage": "Storage",
     "callbacks": "Callbacks and rules",
+    "workers": "Backend workers",
     "gunicorn": "gunicorn (the callbacks)",
     "centrifugo": "Centrifugo",
     "entry": "The entry points (docker/entrypoint.sh, scripts/run-gateway.sh)",

@@ -239,3 +239,11 @@ def test_issue10_item3_dev_secrets_are_the_ones_the_callbacks_require(tmp_path: 
 def test_the_secret_names_the_scripts_resolve_are_the_declared_secrets() -> None:
     result = run(["bash", "-c", 'source docker/secret-files.sh && echo "${SECRET_NAMES[*]}"'])
     assert result.stdout.split() == [s.name for s in config.SETTINGS if s.secret]
+
+
+def test_every_setting_is_in_a_declared_section() -> None:
+    """A setting whose section is not in SECTIONS is left out of .env.example and the README table
+    (a merge once dropped the "Backend workers" section while six settings still named it)."""
+    from realtime.config import SECTIONS, SETTINGS
+
+    assert sorted({s.section for s in SETTINGS} - set(SECTIONS)) == []

@@ -81,6 +81,7 @@ def test_issue12_item7_too_many_dead_letters_to_count_per_group(
     assert bots(key).dead_letters is None  # the partition's total (3) is still there
 
 
+@pytest.mark.django_db  # stream_stats reads the partition rules
 def test_issue12_item7_the_groups_view_of_stream_stats(redis_url: str, settings: object) -> None:
     key = SPEC.keys[5]
     ids = prepare(get_redis(), key)
