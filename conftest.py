@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 import redis
 import redis.cluster
 
 from tests.support.procs import Process, start_redis
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run ended by SIGTERM (`timeout` in scripts/test-latest.sh, a CI runner's cancel) still tears
+    its fixtures down: as a KeyboardInterrupt, pytest stops the run and the session fixtures stop the
+    Redis servers, topologies and gateways they started. Those live in their own sessions, so the
+    default SIGTERM (the interpreter dies at once) left them running."""
+    signal.signal(signal.SIGTERM, _interrupted)
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="session")

@@ -53,10 +53,10 @@ fi
 
 step "Running the tests that start no gateway against them"
 export PATH="$ROOT/bin:$PATH" DJANGO_SETTINGS_MODULE=realtime.settings.test
-if timeout --kill-after=10 "${LATEST_TEST_SECONDS:-150}" \
+if timeout --kill-after=10 "${LATEST_TEST_SECONDS:-360}" \
   "$venv/bin/python" -m pytest -q -m "not e2e and not cluster" "$@" >&2; then
   banner PASSED
 else
-  banner FAILED "the tests failed (or ran over ${LATEST_TEST_SECONDS:-150} s) against these versions: see above"
+  banner FAILED "the tests failed (or ran over ${LATEST_TEST_SECONDS:-360} s) against these versions: see above"
 fi
 exit 0
