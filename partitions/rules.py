@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from control.access import EMPTY_ACCESS, AccessSnapshot, Closure, closure_for
 from partitions.patterns import Entry, Pattern, PatternIndex
 
 
@@ -162,6 +163,9 @@ class RuleSet:
     channel_rules: Sequence[ChannelRule]
     partition_rules: Sequence[PartitionRule] = ()
     defaults: Defaults = field(default_factory=Defaults)
+    # Operator controls (control.access), loaded and swapped in with the rules.
+    access: AccessSnapshot = EMPTY_ACCESS
+    closures: Sequence[Closure] = ()
 
     def __post_init__(self) -> None:
         self._channels: PatternIndex[ChannelRule] = PatternIndex(
@@ -172,6 +176,10 @@ class RuleSet:
         )
 
     def decide(self, action: Action, *, channel: str, user: str, roles: Sequence[str] = ()) -> Decision:
+        if self.closures:
+            closure = closure_for(self.closures, channel, subscribe=action is Action.SUBSCRIBE)
+            if closure is not None:
+                return Decision(False, f"channel closed by an operator ({closure.pattern.text}): {closure.reason}")
         found = self._channels.first(channel)
         if found is None:
             return Decision(False, f"no rule matches channel {channel!r}")
@@ -232,8 +240,19 @@ def split_ids(text: str) -> frozenset[str]:
 
 
 def build(
-    version: int, channel_rules: Iterable[ChannelRule], partition_rules: Iterable[PartitionRule], defaults: Defaults
+    version: int,
+    channel_rules: Iterable[ChannelRule],
+    partition_rules: Iterable[PartitionRule],
+    defaults: Defaults,
+    *,
+    access: AccessSnapshot = EMPTY_ACCESS,
+    closures: Iterable[Closure] = (),
 ) -> RuleSet:
     return RuleSet(
-        version=version, channel_rules=tuple(channel_rules), partition_rules=tuple(partition_rules), defaults=defaults
+        version=version,
+        channel_rules=tuple(channel_rules),
+        partition_rules=tuple(partition_rules),
+        defaults=defaults,
+        access=access,
+        closures=tuple(closures),
     )

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from django.conf import settings
 
+from control.selectors import access_load, closures_load
 from partitions import models
 from partitions.patterns import Pattern
 from partitions.rules import (
@@ -101,7 +102,14 @@ def ruleset_load() -> RuleSet:
     version = ruleset_version()
     channel_rules = [compile_channel_rule(r) for r in models.ChannelRule.objects.filter(enabled=True)]
     partition_rules = [compile_partition_rule(r) for r in models.PartitionRule.objects.filter(enabled=True)]
-    return build(version, channel_rules, partition_rules, default_partitioning())
+    return build(
+        version,
+        channel_rules,
+        partition_rules,
+        default_partitioning(),
+        access=access_load(),
+        closures=closures_load(),
+    )
 
 
 def channel_rules_shadowed() -> dict[int, ChannelRule]:

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "streams",
     "callbacks",
     "workers",
+    "control",
 ]
 
 MIDDLEWARE = [
