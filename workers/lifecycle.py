@@ -236,22 +236,23 @@ class Lifecycle:
         self._took_over = False
 
     def before(self, message: Any) -> list[Event]:
-        """Events to dispatch before `message` (a streams.reader.Message of this partition, in log order)."""
+        """Events to dispatch before `message` (a workers Message of this partition, in log order)."""
         channel: str = message.channel
-        kind: str = message.type
-        entry_id: str = message.id
         known = self._known.get(channel)
-        if known is not None and kind == "message" and not self._unconfirmed:
+        if known is not None and not self._unconfirmed and message.type == "message":
             # The hot path: an active channel, no Redis command (see the module's "Cost per message").
             if known[0]:
                 return []
+            entry_id: str = message.id
             ms = int(entry_id[: entry_id.index("-")])
-            if ms - known[1] < self.idle_ms:
-                if ms > known[1]:
+            last = known[1]
+            if ms - last < self.idle_ms:
+                if ms > last:
                     known[1] = self._touched[channel] = ms
                 return []
+        entry_id = message.id
         ms = int(entry_id.partition("-")[0])
-        return self._apply(channel, kind, entry_id, ms, message.client or f"user:{message.user}", message.user)
+        return self._apply(channel, message.type, entry_id, ms, message.client or f"user:{message.user}", message.user)
 
     def _apply(self, channel: str, kind: str, entry_id: str, ms: int, member: str, user: str) -> list[Event]:
         base = self.base
