@@ -169,16 +169,20 @@ return out
 )
 
 # KEYS active, idle, closing, stream, busy, seen. ARGV token, now ms, idle ms, group, limit, takeover
-# (1/0), state TTL ms, members TTL ms, key base, n confirm, confirm channels..., then ms/channel
-# pairs of activity to record. Returns {channel, "<since>|<first id>|<last>", ...}.
+# (1/0), state TTL ms, members TTL ms, key base, n confirm, confirm channels..., m, then ms/channel
+# pairs of activity to record: m values for channels without members (idle), the rest with (busy).
+# Returns {channel, "<since>|<first id>|<last>", ...}.
 _DUE = (
     _ORDER
     + """
 local token, now, idle, group, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local n = tonumber(ARGV[10])
 confirm(KEYS[3], token, 11, 10 + n)
-for i = 11 + n, #ARGV, 1000 do  -- in slices: unpack() of thousands of values overflows Lua's stack
-  redis.call('ZADD', KEYS[2], 'XX', 'GT', unpack(ARGV, i, math.min(i + 999, #ARGV)))
+local split = 11 + n + tonumber(ARGV[11 + n])
+for i = 12 + n, split, 1000 do  -- in slices: unpack() of thousands of values overflows Lua's stack
+  redis.call('ZADD', KEYS[2], 'XX', 'GT', unpack(ARGV, i, math.min(i + 999, split)))
+end
+for i = split + 1, #ARGV, 1000 do
   redis.call('ZADD', KEYS[5], 'XX', 'GT', unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 local out = {}
@@ -333,9 +337,13 @@ class Lifecycle:
         """Channels idle long enough as of `now_ms` (and of the log), claimed inactive: dispatch them."""
         base = self.base
         confirm = self._unconfirmed
-        touched = [item for channel, ms in self._touched.items() for item in (ms, channel)]
+        idle: list[Any] = []
+        busy: list[Any] = []
+        for channel, ms in self._touched.items():
+            known = self._known.get(channel)
+            (busy if known is not None and known[0] else idle).extend((ms, channel))
         args = [self.token, now_ms, self.idle_ms, self.group, DUE_LIMIT, "0" if self._took_over else "1",
-                STATE_TTL_MS, MEMBERS_TTL_MS, base, len(confirm), *confirm, *touched]  # fmt: skip
+                STATE_TTL_MS, MEMBERS_TTL_MS, base, len(confirm), *confirm, len(idle), *idle, *busy]  # fmt: skip
         keys = [f"{base}:active", f"{base}:idle", f"{base}:closing", self.key, f"{base}:busy", f"{base}:seen"]
         reply = self._due(keys=keys, args=args)
         self._took_over = True
