@@ -13,7 +13,8 @@ from streams import payload
 from workers import message as message_module
 from workers import sdk
 from workers.leases import Lease
-from workers.runner import NoLifecycle, Owned, Runner
+from workers.partition import Owned
+from workers.runner import NoLifecycle, Runner
 from workers.sdk import Message, Worker
 
 KEY = "rtgw:stream:{jobs:0}"
@@ -79,7 +80,7 @@ def test_issue12_item1_the_runner_decodes_only_what_handlers_read_and_sets_the_c
         Lease(KEY, "g", "w 1", time.monotonic() + 60), NoLifecycle(NoRedis(), key=KEY, group="g", idle_seconds=1)
     )  # type: ignore[arg-type]
 
-    runner._handle(owned, entries)
+    runner._work.handle(owned, entries)
 
     assert worker.got == [(f"chat:{i % 3}", f"1700000000{i:03d}-0", "message") for i in range(100)]
     assert acked == [entry_id for entry_id, _ in entries]
