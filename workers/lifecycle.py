@@ -142,8 +142,8 @@ if not seen or newer(id, seen) then
       redis.call('ZADD', KEYS[6], 'GT', ms, ch)
     elseif redis.call('SCARD', KEYS[5]) == 0 then
       redis.call('ZADD', KEYS[2], 'GT', ms, ch)
-    else
-      redis.call('ZADD', KEYS[6], 'XX', 'GT', ms, ch)
+    else  -- (not XX: a channel whose members were recorded before the busy set existed joins it)
+      redis.call('ZADD', KEYS[6], 'GT', ms, ch)
     end
   end
 elseif redis.call('HEXISTS', KEYS[1], ch) == 1 then
