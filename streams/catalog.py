@@ -18,6 +18,10 @@ from streams.writer import stream_key
 class StreamSpec:
     name: str
     partitions: int
+    # How the rules trim it (None: not at all). Several rules on one stream: the loosest of them, so
+    # an entry written for no particular rule (a leave: streams.joinleave) trims no more than any does.
+    max_length: int | None = None
+    max_age_seconds: int | None = None
 
     @property
     def keys(self) -> list[str]:
@@ -26,11 +30,23 @@ class StreamSpec:
 
 def stream_specs_of(ruleset: RuleSet) -> list[StreamSpec]:
     """Every stream `ruleset` writes (rules that do not store write nothing), sorted by name."""
-    counts: dict[str, int] = {ruleset.defaults.stream: max(1, ruleset.defaults.partitions)}
+    defaults = ruleset.defaults
+    counts: dict[str, int] = {defaults.stream: max(1, defaults.partitions)}
+    lengths: dict[str, int | None] = {defaults.stream: defaults.max_length}
+    ages: dict[str, int | None] = {defaults.stream: None}
     for rule in ruleset.partition_rules:
         if rule.store:
             counts[rule.stream] = max(counts.get(rule.stream, 1), rule.partitions)
-    return [StreamSpec(name, counts[name]) for name in sorted(counts)]
+            lengths[rule.stream] = _loosest(lengths, rule.stream, rule.max_length)
+            ages[rule.stream] = _loosest(ages, rule.stream, rule.max_age_seconds)
+    return [StreamSpec(name, counts[name], lengths[name], ages[name]) for name in sorted(counts)]
+
+
+def _loosest(limits: dict[str, int | None], stream: str, limit: int | None) -> int | None:
+    if stream not in limits:
+        return limit
+    known = limits[stream]
+    return None if known is None or limit is None else max(known, limit)
 
 
 class UnknownStream(ValueError):

@@ -21,6 +21,8 @@ are on Redis' clock (TIME in the scripts), so replicas with skewed clocks agree 
 Entry fields: those of a message (channel, user, client, data, ts) and `type` ("join"/"leave");
 data is JSON: join {"info": null} (the subscribe proxy request carries no connection info),
 leave {"reason": "gone"} (a heartbeat that stopped cannot tell an unsubscribe from a disconnect).
+Both are trimmed as the stream's messages are: a join by its channel's partition rule (max length,
+max age), a leave by the stream's (StreamSpec: the loosest of the rules writing the stream).
 """
 
 from __future__ import annotations
@@ -44,36 +46,58 @@ LEAVE_DATA = '{"reason":"gone"}'
 # A members set nobody touched for this long (every recorded member long gone, the switch off) expires.
 MEMBERS_TTL_MS = 24 * 3600 * 1000
 
-# KEYS[1] stream, KEYS[2] members. ARGV[1] member, ARGV[2] deadline offset (ms from Redis' now),
-# ARGV[3] max length (0: none), ARGV[4] members TTL ms, ARGV[5..] the join entry's fields.
-# Returns the join's entry id, or "" when the member was already there (only its deadline moved).
-_SEEN = """
-local now = redis.call('TIME')
-local deadline = now[1] * 1000 + math.floor(now[2] / 1000) + tonumber(ARGV[2])
-local known = redis.call('ZSCORE', KEYS[2], ARGV[1])
-redis.call('ZADD', KEYS[2], deadline, ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-if known then return '' end
-if ARGV[3] ~= '0' then
-  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 5))
+# Join and leave entries are trimmed as the stream's messages are (streams.writer): MAXLEN ~ the
+# rule's max length, then MINID ~ its max age (ms; 0: none).
+_TRIMMED_XADD = """
+local function append(stream, max_length, max_age_ms, now_ms, ...)
+  local id
+  if max_length ~= '0' then
+    id = redis.call('XADD', stream, 'MAXLEN', '~', max_length, '*', ...)
+  else
+    id = redis.call('XADD', stream, '*', ...)
+  end
+  if max_age_ms ~= '0' then
+    redis.call('XTRIM', stream, 'MINID', '~', tostring(now_ms - tonumber(max_age_ms)) .. '-0')
+  end
+  return id
 end
-return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))
 """
 
-# KEYS[1] stream, KEYS[2] members. ARGV[1] at most this many leaves, ARGV[2] the leave's data.
+# KEYS[1] stream, KEYS[2] members. ARGV[1] member, ARGV[2] deadline offset (ms from Redis' now),
+# ARGV[3] max length (0: none), ARGV[4] members TTL ms, ARGV[5] max age ms (0: none), ARGV[6..] the
+# join entry's fields. Returns the join's entry id, or "" when the member was already there (only
+# its deadline moved).
+_SEEN = (
+    _TRIMMED_XADD
+    + """
+local now = redis.call('TIME')
+local now_ms = now[1] * 1000 + math.floor(now[2] / 1000)
+local known = redis.call('ZSCORE', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[2], now_ms + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+if known then return '' end
+return append(KEYS[1], ARGV[3], ARGV[5], now_ms, unpack(ARGV, 6))
+"""
+)
+
+# KEYS[1] stream, KEYS[2] members. ARGV[1] at most this many leaves, ARGV[2] the leave's data,
+# ARGV[3] max length (0: none), ARGV[4] max age ms (0: none).
 # Returns how many members were gone (each removed, each with its leave entry).
-_REAP = """
+_REAP = (
+    _TRIMMED_XADD
+    + """
 local now = redis.call('TIME')
 local now_ms = now[1] * 1000 + math.floor(now[2] / 1000)
 local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now_ms, 'LIMIT', 0, tonumber(ARGV[1]))
 for _, member in ipairs(gone) do
   redis.call('ZREM', KEYS[2], member)
   local who = cjson.decode(member)
-  redis.call('XADD', KEYS[1], '*', 'channel', who[1], 'user', who[2], 'client', who[3],
+  append(KEYS[1], ARGV[3], ARGV[4], now_ms, 'channel', who[1], 'user', who[2], 'client', who[3],
     'data', ARGV[2], 'ts', tostring(now_ms), 'type', 'leave')
 end
 return #gone
 """
+)
 _SCRIPTS = {hashlib.sha1(s.encode()).hexdigest(): s for s in (_SEEN, _REAP)}  # noqa: S324 - Redis names scripts by SHA-1
 _SEEN_SHA, _REAP_SHA = _SCRIPTS
 REAP_BATCH = 500  # leaves per script call: one call holds Redis for well under a millisecond
@@ -102,7 +126,8 @@ class Member:
                   "ts", str(int(time.time() * 1000)), "type", "join")  # fmt: skip
         return (
             "EVALSHA", _SEEN_SHA, 2, stream_key(stream, partition), members_key(stream, partition), member,
-            deadline_ms(joining=joining), self.target.max_length or 0, MEMBERS_TTL_MS, *fields,
+            deadline_ms(joining=joining), self.target.max_length or 0, MEMBERS_TTL_MS,
+            (self.target.max_age_seconds or 0) * 1000, *fields,
         )  # fmt: skip
 
 
@@ -140,10 +165,21 @@ async def member_seen_async(member: Member, *, joining: bool) -> str:
     return _text(await _run_async(command, key=str(command[3])))
 
 
-def reap(stream: str, partition: int) -> int:
+@dataclass(frozen=True, slots=True)
+class Trim:
+    """How the rules trim a stream (streams.catalog.StreamSpec): leaves are trimmed the same way."""
+
+    max_length: int | None = None
+    max_age_seconds: int | None = None
+
+
+NO_TRIM = Trim()
+
+
+def reap(stream: str, partition: int, trim: Trim = NO_TRIM) -> int:
     """Remove the members of one partition whose deadline passed, each with its leave entry
     (blocking); how many. Raises StreamUnavailable."""
-    command = _reap_command(stream, partition)
+    command = _reap_command(stream, partition, trim)
     total = 0
     try:
         client = get_redis()
@@ -160,9 +196,9 @@ def reap(stream: str, partition: int) -> int:
         raise StreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
-async def reap_async(stream: str, partition: int) -> int:
+async def reap_async(stream: str, partition: int, trim: Trim = NO_TRIM) -> int:
     """`reap` on the event loop."""
-    command = _reap_command(stream, partition)
+    command = _reap_command(stream, partition, trim)
     total = 0
     while True:
         count = int(await _run_async(command, key=str(command[3])))
@@ -171,9 +207,10 @@ async def reap_async(stream: str, partition: int) -> int:
             return total
 
 
-def _reap_command(stream: str, partition: int) -> tuple[object, ...]:
+def _reap_command(stream: str, partition: int, trim: Trim) -> tuple[object, ...]:
     keys = (stream_key(stream, partition), members_key(stream, partition))
-    return ("EVALSHA", _REAP_SHA, 2, *keys, REAP_BATCH, LEAVE_DATA)
+    max_age_ms = (trim.max_age_seconds or 0) * 1000
+    return ("EVALSHA", _REAP_SHA, 2, *keys, REAP_BATCH, LEAVE_DATA, trim.max_length or 0, max_age_ms)
 
 
 async def _run_async(command: tuple[object, ...], *, key: str) -> Any:

@@ -8,7 +8,12 @@ per member, and the gateway needs no extra process, no election, no single point
 leaves. A pass costs one EVALSHA per partition whatever the number of members (an empty
 ZRANGEBYSCORE), measured in bench/RESULTS.md ("Join and leave"). It runs only while some channel
 rule has `log_join_leave` on, and LINGER seconds after the last one is switched off (so members
-recorded before still get their leave).
+recorded before still get their leave). A partition the rules stop writing (a partition rule
+shrank, a stream renamed) is reaped for LINGER more seconds too: its members' heartbeats now go to
+their channel's new partition, so each one's deadline passes within LINGER and it gets its leave
+in the partition that has its join. Only a process that saw the change knows the old partitions:
+if every callback worker restarts within LINGER of it, the rest expire with their members set
+(MEMBERS_TTL_MS, 24 h) without a leave.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from partitions.rules import RuleSet
 from partitions.store import rules_store
 from realtime.wsgi_bridge import run_blocking
 from streams.catalog import stream_specs_of
-from streams.joinleave import reap_async
+from streams.joinleave import Trim, reap_async
 from streams.writer import StreamUnavailable
 
 logger = logging.getLogger("streams")
@@ -33,20 +38,26 @@ logger = logging.getLogger("streams")
 LINGER = 120.0
 
 
-def partitions_to_reap(ruleset: RuleSet) -> list[tuple[str, int]]:
-    """(stream, partition) for every partition `ruleset` writes, when one of its channel rules
-    logs joins and leaves; [] otherwise."""
+Partition = tuple[str, int]  # (stream, partition)
+
+
+def partitions_to_reap(ruleset: RuleSet) -> dict[Partition, Trim]:
+    """Every partition `ruleset` writes, with how its stream is trimmed, when one of its channel
+    rules logs joins and leaves; {} otherwise."""
     if not any(rule.options.get("log_join_leave") for rule in ruleset.channel_rules):
-        return []
-    return [(spec.name, p) for spec in stream_specs_of(ruleset) for p in range(spec.partitions)]
+        return {}
+    return {
+        (spec.name, p): Trim(spec.max_length, spec.max_age_seconds)
+        for spec in stream_specs_of(ruleset)
+        for p in range(spec.partitions)
+    }
 
 
 class Reaper:
     def __init__(self) -> None:
         self._ruleset: RuleSet | None = None
-        self._partitions: list[tuple[str, int]] = []
-        self._on = False  # some rule of the current rule set has log_join_leave
-        self._active_until = 0.0
+        self._partitions: dict[Partition, Trim] = {}  # what the current rules write (and log join/leave of)
+        self._retired: dict[Partition, tuple[Trim, float]] = {}  # no longer written: reaped until (monotonic)
         self._failing = False
 
     async def run(self, interval: float) -> None:
@@ -64,18 +75,22 @@ class Reaper:
         """One pass over every partition; the number of leaves written. A Redis failure is
         logged once until it recovers, and the pass is tried again at the next interval."""
         ruleset = rules_store.current() if not rules_store.needs_load else await run_blocking(rules_store.current)
+        now = time.monotonic()
         if ruleset is not self._ruleset:
             self._ruleset = ruleset
             found = partitions_to_reap(ruleset)
-            self._on = bool(found)
-            if found:  # switched off: the partitions of before, while it lingers
-                self._partitions = found
-        if self._on:
-            self._active_until = time.monotonic() + LINGER
-        if time.monotonic() > self._active_until:
+            for partition, trim in self._partitions.items():  # switched off, or no longer written: linger
+                if partition not in found:
+                    self._retired[partition] = (trim, now + LINGER)
+            for partition in found:
+                self._retired.pop(partition, None)
+            self._partitions = found
+        self._retired = {partition: item for partition, item in self._retired.items() if item[1] > now}
+        todo = {**{partition: trim for partition, (trim, _) in self._retired.items()}, **self._partitions}
+        if not todo:
             return 0
         try:
-            counts = await asyncio.gather(*(reap_async(s, p) for s, p in self._partitions))
+            counts = await asyncio.gather(*(reap_async(s, p, trim) for (s, p), trim in todo.items()))
         except StreamUnavailable as exc:
             if not self._failing:
                 logger.warning("join/leave reaper: Redis unavailable, leaves are late: %s", exc)

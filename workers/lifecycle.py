@@ -19,10 +19,19 @@ Keys (base `<prefix>:life:{<stream>:<partition>}:<group>`: the stream's hash tag
 - `<base>:active`  hash: active channel -> "<active since ms>|<first entry id>"
 - `<base>:idle`    sorted set: active channels WITHOUT members -> last activity (ms). `due` reads
                    only its expired head: O(log n + expired), whatever the number of channels.
+- `<base>:busy`    sorted set: active channels WITH members -> last join, leave or message (ms).
 - `<base>:m:<channel>` set: the channel's members (client ids); gone when empty.
 - `<base>:closing` hash: channel -> "<token>|<since>|<first id>|<last activity>": inactive claimed
                    by the instance holding <token>, not yet known to be dispatched.
 - `<base>:seen`    the newest entry id whose state change was applied (see below).
+
+Nothing lives for ever. Every key expires STATE_TTL_MS (7 days) after the last script that wrote
+it; `due` rewrites the partition's keys every second while a worker owns it, so only the state of a
+group that stopped (or of a stream nobody reads) goes. A member whose leave never came (trimmed
+away before it was read; its join/leave record expired) would keep its channel active for ever:
+`due` drops the members of a channel with no join, leave or message for MEMBERS_TTL_MS (24 h, the
+same time after which streams.joinleave forgets a silent member without writing its leave) and
+returns its inactive.
 
 Guarantees, across a crash of the owner at any point:
 - active: at most once per active period. The state change of an entry and the watermark `seen`
@@ -53,9 +62,11 @@ from uuid import uuid4
 from django.conf import settings
 
 from realtime.redis import Client
+from streams.joinleave import MEMBERS_TTL_MS
 
 EventKind = Literal["active", "inactive"]
 DUE_LIMIT = 1000  # inactive channels claimed per `due` call; the rest on the next call
+STATE_TTL_MS = 7 * 24 * 3600 * 1000  # a partition's state nobody wrote for a week (no owner) expires
 
 # Entry id order without Lua numbers losing precision: ms (13 digits) and seq fit in a double.
 _ORDER = """
@@ -73,17 +84,20 @@ local function confirm(closing, token, first, last)
 end
 """
 
-# KEYS active, idle, closing, seen, members-of-channel. ARGV token, entry id, entry ms, idle ms, type,
-# channel, member, known activity ms ("" none), n confirm, confirm channels...
+# KEYS active, idle, closing, seen, members-of-channel, busy. ARGV token, entry id, entry ms, idle ms,
+# type, channel, member, known activity ms ("" none), state TTL ms, n confirm, confirm channels...
 # Returns {members, last activity or -1 (not active), event, event, ...}; an event is
 # "inactive|<since>|<first id>|<last>" or "active".
 _BEFORE = (
     _ORDER
     + """
 local token, id, ms, idle, kind, ch, who = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7]
-local n = tonumber(ARGV[9])
-confirm(KEYS[3], token, 10, 9 + n)
-if ARGV[8] ~= '' then redis.call('ZADD', KEYS[2], 'XX', 'GT', ARGV[8], ch) end
+local n = tonumber(ARGV[10])
+confirm(KEYS[3], token, 11, 10 + n)
+if ARGV[8] ~= '' then
+  redis.call('ZADD', KEYS[2], 'XX', 'GT', ARGV[8], ch)
+  redis.call('ZADD', KEYS[6], 'XX', 'GT', ARGV[8], ch)
+end
 local out = {}
 local seen = redis.call('GET', KEYS[4])
 if not seen or newer(id, seen) then
@@ -108,8 +122,13 @@ if not seen or newer(id, seen) then
     end
   end
   if kind == 'leave' then
-    if active and redis.call('SREM', KEYS[5], who) == 1 and redis.call('SCARD', KEYS[5]) == 0 then
-      redis.call('ZADD', KEYS[2], 'GT', ms, ch)  -- the last member left: idle from now
+    if active and redis.call('SREM', KEYS[5], who) == 1 then
+      if redis.call('SCARD', KEYS[5]) == 0 then
+        redis.call('ZREM', KEYS[6], ch)
+        redis.call('ZADD', KEYS[2], 'GT', ms, ch)  -- the last member left: idle from now
+      else
+        redis.call('ZADD', KEYS[6], 'GT', ms, ch)
+      end
     end
   else
     if not active then
@@ -120,32 +139,51 @@ if not seen or newer(id, seen) then
     if kind == 'join' then
       redis.call('SADD', KEYS[5], who)
       redis.call('ZREM', KEYS[2], ch)
+      redis.call('ZADD', KEYS[6], 'GT', ms, ch)
     elseif redis.call('SCARD', KEYS[5]) == 0 then
       redis.call('ZADD', KEYS[2], 'GT', ms, ch)
+    else  -- (not XX: a channel whose members were recorded before the busy set existed joins it)
+      redis.call('ZADD', KEYS[6], 'GT', ms, ch)
     end
   end
-elseif redis.call('HEXISTS', KEYS[1], ch) == 1 and redis.call('SCARD', KEYS[5]) == 0 then
-  redis.call('ZADD', KEYS[2], 'XX', 'GT', ms, ch)  -- handled again: state already has it, but not its time
+elseif redis.call('HEXISTS', KEYS[1], ch) == 1 then
+  -- handled again: state already has it, but not its time
+  if redis.call('SCARD', KEYS[5]) == 0 then
+    redis.call('ZADD', KEYS[2], 'XX', 'GT', ms, ch)
+  else
+    redis.call('ZADD', KEYS[6], 'XX', 'GT', ms, ch)
+  end
 end
 local last = -1
-if redis.call('HEXISTS', KEYS[1], ch) == 1 then last = tonumber(redis.call('ZSCORE', KEYS[2], ch) or 0) end
+if redis.call('HEXISTS', KEYS[1], ch) == 1 then
+  last = tonumber(redis.call('ZSCORE', KEYS[2], ch) or redis.call('ZSCORE', KEYS[6], ch) or 0)
+end
+-- Nothing here lives forever: a key this script wrote expires unless written again (module doc).
+if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('PEXPIRE', KEYS[5], ARGV[9]) end
+for i = 1, 4 do if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[9]) end end
+if redis.call('EXISTS', KEYS[6]) == 1 then redis.call('PEXPIRE', KEYS[6], ARGV[9]) end
 table.insert(out, 1, last)
 table.insert(out, 1, redis.call('SCARD', KEYS[5]))
 return out
 """
 )
 
-# KEYS active, idle, closing, stream. ARGV token, now ms, idle ms, group, limit, takeover (1/0),
-# n confirm, confirm channels..., then ms/channel pairs of activity to record.
+# KEYS active, idle, closing, stream, busy, seen. ARGV token, now ms, idle ms, group, limit, takeover
+# (1/0), state TTL ms, members TTL ms, key base, n confirm, confirm channels..., m, then ms/channel
+# pairs of activity to record: m values for channels without members (idle), the rest with (busy).
 # Returns {channel, "<since>|<first id>|<last>", ...}.
 _DUE = (
     _ORDER
     + """
 local token, now, idle, group, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
-local n = tonumber(ARGV[7])
-confirm(KEYS[3], token, 8, 7 + n)
-for i = 8 + n, #ARGV, 1000 do  -- in slices: unpack() of thousands of values overflows Lua's stack
-  redis.call('ZADD', KEYS[2], 'XX', 'GT', unpack(ARGV, i, math.min(i + 999, #ARGV)))
+local n = tonumber(ARGV[10])
+confirm(KEYS[3], token, 11, 10 + n)
+local split = 11 + n + tonumber(ARGV[11 + n])
+for i = 12 + n, split, 1000 do  -- in slices: unpack() of thousands of values overflows Lua's stack
+  redis.call('ZADD', KEYS[2], 'XX', 'GT', unpack(ARGV, i, math.min(i + 999, split)))
+end
+for i = split + 1, #ARGV, 1000 do
+  redis.call('ZADD', KEYS[5], 'XX', 'GT', unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 local out = {}
 if ARGV[6] == '1' then  -- a new owner: inactive another instance claimed and never confirmed
@@ -176,14 +214,25 @@ if redis.call('EXISTS', KEYS[4]) == 1 then
     end
   end
 end
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', horizon - idle, 'WITHSCORES', 'LIMIT', 0, limit)
-for i = 1, #expired, 2 do
-  local ch = expired[i]
-  local rest = (redis.call('HGET', KEYS[1], ch) or (expired[i + 1] .. '|')) .. '|' .. expired[i + 1]
+local function claim(set, ch, last)
+  local rest = (redis.call('HGET', KEYS[1], ch) or (last .. '|')) .. '|' .. last
   redis.call('HDEL', KEYS[1], ch)
-  redis.call('ZREM', KEYS[2], ch)
+  redis.call('ZREM', set, ch)
   redis.call('HSET', KEYS[3], ch, token .. '|' .. rest)
   table.insert(out, ch); table.insert(out, rest)
+end
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', horizon - idle, 'WITHSCORES', 'LIMIT', 0, limit)
+for i = 1, #expired, 2 do claim(KEYS[2], expired[i], expired[i + 1]) end
+-- Members whose leave never came (trimmed before it was read, or their join/leave record expired):
+-- a channel with no join, leave or message for the members TTL has none left. Its members set is
+-- in this partition's slot (the key base's hash tag), so this script may delete it.
+local stranded = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', horizon - tonumber(ARGV[8]), 'WITHSCORES', 'LIMIT', 0, limit)
+for i = 1, #stranded, 2 do
+  redis.call('DEL', ARGV[9] .. ':m:' .. stranded[i])
+  claim(KEYS[5], stranded[i], stranded[i + 1])
+end
+for _, key in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6]}) do
+  if redis.call('EXISTS', key) == 1 then redis.call('PEXPIRE', key, ARGV[7]) end
 end
 return out
 """
@@ -236,29 +285,31 @@ class Lifecycle:
         self._took_over = False
 
     def before(self, message: Any) -> list[Event]:
-        """Events to dispatch before `message` (a streams.reader.Message of this partition, in log order)."""
+        """Events to dispatch before `message` (a workers Message of this partition, in log order)."""
         channel: str = message.channel
-        kind: str = message.type
-        entry_id: str = message.id
         known = self._known.get(channel)
-        if known is not None and kind == "message" and not self._unconfirmed:
+        if known is not None and not self._unconfirmed and message.type == "message":
             # The hot path: an active channel, no Redis command (see the module's "Cost per message").
-            if known[0]:
-                return []
+            # One with members is never idle, but its time is kept too (the stranded-member bound).
+            entry_id: str = message.id
             ms = int(entry_id[: entry_id.index("-")])
-            if ms - known[1] < self.idle_ms:
-                if ms > known[1]:
+            last = known[1]
+            if known[0] or ms - last < self.idle_ms:
+                if ms > last:
                     known[1] = self._touched[channel] = ms
                 return []
+        entry_id = message.id
         ms = int(entry_id.partition("-")[0])
-        return self._apply(channel, kind, entry_id, ms, message.client or f"user:{message.user}", message.user)
+        return self._apply(channel, message.type, entry_id, ms, message.client or f"user:{message.user}", message.user)
 
     def _apply(self, channel: str, kind: str, entry_id: str, ms: int, member: str, user: str) -> list[Event]:
         base = self.base
-        keys = [f"{base}:active", f"{base}:idle", f"{base}:closing", f"{base}:seen", f"{base}:m:{channel}"]
+        keys = [f"{base}:active", f"{base}:idle", f"{base}:closing", f"{base}:seen", f"{base}:m:{channel}",
+                f"{base}:busy"]  # fmt: skip
         touched = self._touched.pop(channel, None)
         confirm = self._unconfirmed
-        args = [self.token, entry_id, ms, self.idle_ms, kind, channel, member, touched or "", len(confirm), *confirm]
+        args = [self.token, entry_id, ms, self.idle_ms, kind, channel, member, touched or "", STATE_TTL_MS,
+                len(confirm), *confirm]  # fmt: skip
         try:
             reply = self._before(keys=keys, args=args)
         except Exception:
@@ -286,10 +337,15 @@ class Lifecycle:
         """Channels idle long enough as of `now_ms` (and of the log), claimed inactive: dispatch them."""
         base = self.base
         confirm = self._unconfirmed
-        touched = [item for channel, ms in self._touched.items() for item in (ms, channel)]
+        idle: list[Any] = []
+        busy: list[Any] = []
+        for channel, ms in self._touched.items():
+            known = self._known.get(channel)
+            (busy if known is not None and known[0] else idle).extend((ms, channel))
         args = [self.token, now_ms, self.idle_ms, self.group, DUE_LIMIT, "0" if self._took_over else "1",
-                len(confirm), *confirm, *touched]  # fmt: skip
-        reply = self._due(keys=[f"{base}:active", f"{base}:idle", f"{base}:closing", self.key], args=args)
+                STATE_TTL_MS, MEMBERS_TTL_MS, base, len(confirm), *confirm, len(idle), *idle, *busy]  # fmt: skip
+        keys = [f"{base}:active", f"{base}:idle", f"{base}:closing", self.key, f"{base}:busy", f"{base}:seen"]
+        reply = self._due(keys=keys, args=args)
         self._took_over = True
         self._touched = {}
         events = []
@@ -306,6 +362,7 @@ class Lifecycle:
             self._confirm_script(keys=[f"{self.base}:closing"], args=[self.token, *self._unconfirmed])
         if self._touched:
             self._client.zadd(f"{self.base}:idle", self._touched, xx=True, gt=True)
+            self._client.zadd(f"{self.base}:busy", self._touched, xx=True, gt=True)
         self._unconfirmed = []
         self._touched = {}
         self._known = {}

@@ -6,24 +6,9 @@ keeps at most ceil(P / L); one with more marks extras for release (the loop give
 entry in hand, acks flushed), one with fewer takes free ones (SET NX). A dead worker's leases and
 its registration expire together, so the survivors' share grows just as its partitions come free.
 
-Handling one owned partition, in this order:
-1. Recovery: the group's entries still pending on that partition (a dead or former owner's, or
-   ours after a failure) are claimed in id order (XAUTOCLAIM, idle 0: we hold the lease) and
-   handled first.
-2. New entries (XREADGROUP >), a batch at a time, handled one by one in id order. An entry is
-   acked (XACK) only after its handlers returned; acks are sent in one fenced script per batch
-   (or every ACK_EVERY seconds of a slow batch), and the script applies them only if the lease
-   still holds our value.
-3. A handler that raises stops the partition's batch (order: nothing after it runs first); the
-   entry is retried after a pause by recovery; on the WORKER_MAX_DELIVERIES-th failed delivery it
-   is moved to `<prefix>:dead:{<stream>:<partition>}` with the error, and acked (fenced too).
-
-What is guaranteed: an ack (and a dead letter) applies only while the lease is ours; an entry is
-started only while the lease is certainly ours (counted from when the last renewal was sent, 90 %
-of the TTL). Two handlers of one partition can overlap only if a process is frozen or cut off
-from Redis for longer than the lease while inside a handler. Duplicates come from: a worker that
-dies (or loses its lease) after handlers returned and before the batch's ack, so up to one batch
-per partition it owned; and a handler that raised after a side effect.
+Each owned partition is handled by workers.partition (recovery of pending entries first, then new
+ones in id order, fenced acks per batch, retries and dead letters): its docstring says what is
+guaranteed.
 """
 
 from __future__ import annotations
@@ -35,8 +20,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import Any
 
 import redis
@@ -44,17 +27,14 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from realtime.redis import REDIS_UNAVAILABLE, Client
-from streams.consumer import MAX_ERROR_CHARS, dead_letter_key
 from streams.multiread import read_streams
-from streams.reader import message_from_entry
 from workers import metrics
-from workers.leases import Lease, Leases
-from workers.sdk import Dispatch, Worker
+from workers.leases import Leases
+from workers.partition import Counts, Owned, PartitionWork
+from workers.sdk import Worker
 
 logger = logging.getLogger("workers")
 
-ACK_EVERY = 0.1  # seconds: a slow batch's handled entries are acked at least this often
-RETRY_PAUSE = (0.2, 5.0)  # seconds before a failed entry is tried again: doubling from, at most
 LIFECYCLE = "workers.lifecycle.Lifecycle"  # h12-life's component; a no-op stand-in until it exists
 
 
@@ -89,38 +69,6 @@ def lifecycle_class() -> Callable[..., Any]:
         return NoLifecycle
 
 
-@dataclass
-class Counts:
-    handled: int = 0
-    failed: int = 0
-    dead: int = 0
-    skipped: int = 0  # entries of channels the worker does not match: acked unhandled
-    lost: int = 0  # leases taken away (expired while this worker was away)
-    fenced_acks: int = 0  # acks refused because the lease was no longer ours
-
-    def summary(self) -> str:
-        return (
-            f"handled {self.handled}, failed {self.failed}, dead-lettered {self.dead}, skipped {self.skipped}, "
-            f"leases lost {self.lost}, fenced acks {self.fenced_acks}"
-        )
-
-
-@dataclass(eq=False)
-class Owned:
-    lease: Lease
-    lifecycle: Any
-    recovering: bool = True  # pending entries of the group are handled before new ones
-    retry_at: float = 0.0
-    failures: int = 0
-    release: bool = False  # the heartbeat asked for it to be given up (rebalancing)
-    unacked: list[bytes] = field(default_factory=list)
-    last_ack: float = 0.0
-
-    @property
-    def key(self) -> str:
-        return self.lease.stream_key
-
-
 class Runner:
     def __init__(
         self,
@@ -143,22 +91,20 @@ class Runner:
         self._keys = list(keys)
         self._leases = Leases(client, group=self._group, name=self._name, ttl_seconds=lease_seconds)
         self._beat = lease_seconds / 3
-        self._max_deliveries = max_deliveries
         self._block_ms = block_ms
-        self._dispatch = Dispatch(worker)
-        self._patterns = list(worker.channels)
-        self._match_all = self._patterns == ["*"]
+        self._work = PartitionWork(worker, client=client, leases=self._leases, counts=self.counts,
+                                   max_deliveries=max_deliveries)  # fmt: skip
         self._lifecycle = lifecycle_class()
         self._owned: dict[str, Owned] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="handler") if concurrency > 1 else None
-        self._groups_ready: set[str] = set()
         self._next_due = 0.0
 
     # --- lifecycle of the process -------------------------------------------------------------
     def stop(self) -> None:
         """Safe from a signal handler: entries in hand finish and are acked, leases are released."""
+        self._work.stop_requested = True
         self._stopping.set()
 
     def _pause(self, seconds: float) -> None:
@@ -191,10 +137,11 @@ class Runner:
                     if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
                         raise
                     logger.warning("a partition or its group was deleted; creating them again")
-                    self._groups_ready.clear()
+                    self._work.groups_ready.clear()
                     for key in self.owned():
-                        self._ensure_group(key)
+                        self._work.ensure_group(key)
         finally:
+            self._work.stop_requested = True
             self._stopping.set()
             heart.join(timeout=self._beat + 5)
             self._release_all()
@@ -213,13 +160,13 @@ class Runner:
         if now >= self._next_due:
             self._next_due = now + 1.0
             for o in owned:
-                self._run_due(o)
+                self._work.run_due(o)
         recovering = [o for o in owned if o.recovering]
         reading = [o for o in owned if not o.recovering]
         work: list[tuple[Owned, list[Any]]] = []
         for o in recovering:
             if o.retry_at <= now:
-                work.append((o, self._claim(o)))
+                work.append((o, self._work.claim(o)))
         if reading:
             block = None if work or recovering else self._block_ms
             by_key = {o.key: o for o in reading}
@@ -234,130 +181,14 @@ class Runner:
         work = [(o, entries) for o, entries in work if entries]
         if self._pool is None or len(work) < 2:
             for o, entries in work:
-                self._handle(o, entries)
+                self._work.handle(o, entries)
         else:
-            for future in [self._pool.submit(self._handle, o, entries) for o, entries in work]:
+            for future in [self._pool.submit(self._work.handle, o, entries) for o, entries in work]:
                 future.result()
 
     # --- one partition ------------------------------------------------------------------------
-    def _claim(self, o: Owned) -> list[Any]:
-        """The next pending entries of the group on this partition, in id order, now ours."""
-        self._ensure_group(o.key)
-        reply: Any = self._client.xautoclaim(o.key, self._group, self._name, 0, "0-0", count=self.worker.batch)
-        entries = reply[1]
-        if not entries:
-            o.recovering = False
-            logger.info("partition %s: nothing pending, reading new entries", o.key)
-        return list(entries)
-
-    def _handle(self, o: Owned, entries: list[Any]) -> None:
-        """Entries of one partition, in order; stops at a failure, a release, a stop or a lost lease."""
-        lease, dispatch, counters = o.lease, self._dispatch, metrics.partition(self._group, o.key)
-        stopping, clock, unacked, before = self._stopping.is_set, time.monotonic, o.unacked, o.lifecycle.before
-        o.last_ack = clock()
-        try:
-            for entry_id, fields in entries:
-                now = clock()
-                if now >= lease.valid_until or o.release or stopping():
-                    break  # the rest stay pending: the next owner (or we, later) claims them first
-                if now - o.last_ack >= ACK_EVERY:
-                    self._flush(o)
-                if not fields:  # trimmed away after delivery: nothing left to handle
-                    unacked.append(entry_id)
-                    continue
-                message = message_from_entry(o.key, entry_id, fields)
-                if not self._match_all and not any(fnmatchcase(message.channel, p) for p in self._patterns):
-                    self.counts.skipped += 1
-                    unacked.append(entry_id)
-                    continue
-                try:
-                    for event in before(message):
-                        dispatch.event(event.kind, event.channel, event.info)
-                    dispatch.message(message)
-                except Exception as exc:
-                    self._flush(o)
-                    self._failed(o, entry_id, fields, exc)
-                    return
-                unacked.append(entry_id)
-                self.counts.handled += 1
-                counters.handled.inc()
-                if o.failures:
-                    o.failures = 0
-        finally:
-            self._flush(o)
-
-    def _flush(self, o: Owned) -> None:
-        if not o.unacked:
-            return
-        ids = o.unacked[:]
-        o.unacked.clear()  # in place: _handle holds the list
-        o.last_ack = time.monotonic()
-        if self._leases.ack(o.lease, ids) < 0:
-            self.counts.fenced_acks += len(ids)
-            o.lease.valid_until = 0.0
-            logger.warning(
-                "partition %s: lease lost; %d handled entries not acked (the new owner handles them again), "
-                "last %s", o.key, len(ids), ids[-1].decode(),
-            )  # fmt: skip
-
-    def _failed(self, o: Owned, entry_id: bytes, fields: dict[bytes, bytes], exc: Exception) -> None:
-        entry = entry_id.decode()
-        channel = fields.get(b"channel", b"").decode(errors="replace")
-        self.counts.failed += 1
-        metrics.partition(self._group, o.key).failed.inc()
-        [pending] = self._client.xpending_range(o.key, self._group, min=entry, max=entry, count=1) or [{}]
-        deliveries = int(pending.get("times_delivered", 1))
-        o.recovering, o.failures = True, o.failures + 1
-        o.retry_at = time.monotonic() + min(RETRY_PAUSE[0] * 2 ** (o.failures - 1), RETRY_PAUSE[1])
-        if deliveries < self._max_deliveries:
-            logger.warning(
-                "handler failed on channel %s entry %s of %s (try %d of %d); retried",
-                channel, entry, o.key, deliveries, self._max_deliveries, exc_info=exc,
-            )  # fmt: skip
-            return
-        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
-        extra = {b"error": error, b"group": self._group, b"consumer": self._name, b"orig_id": entry,
-                 b"deliveries": str(deliveries)}  # fmt: skip
-        dead_key = dead_letter_key(o.key)
-        if self._leases.dead_letter(o.lease, entry_id, {**fields, **extra}, dead_key) < 0:
-            self.counts.fenced_acks += 1
-            o.lease.valid_until = 0.0
-            return
-        self.counts.dead += 1
-        metrics.partition(self._group, o.key).dead.inc()
-        o.retry_at = 0.0
-        logger.error(
-            "handler failed on channel %s entry %s of %s %d times; moved to %s: %s",
-            channel, entry, o.key, deliveries, dead_key, error, exc_info=exc,
-        )  # fmt: skip
-
-    def _run_due(self, o: Owned) -> None:
-        # Every event due() claimed is dispatched, each on its own: one failing handler must not
-        # drop the others (the lifecycle counts them dispatched at its next call).
-        try:
-            events = o.lifecycle.due(int(time.time() * 1000))
-        except Exception:
-            logger.exception("partition %s: channel lifecycle tick failed; next tick in 1 s", o.key)
-            return
-        for event in events:
-            try:
-                self._dispatch.event(event.kind, event.channel, event.info)
-            except Exception:
-                logger.exception("partition %s: on_channel_%s failed for %s", o.key, event.kind, event.channel)
-
-    def _ensure_group(self, key: str) -> None:
-        if key in self._groups_ready:
-            return
-        try:
-            # Start id 0: a new group handles what is already stored. MKSTREAM: no entry yet.
-            self._client.xgroup_create(key, self._group, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-        self._groups_ready.add(key)
-
     def _give_up(self, o: Owned) -> None:
-        self._flush(o)
+        self._work.flush(o)
         _close(o.lifecycle)  # before the lease goes: the next owner must not fire its inactive again
         with self._lock:
             self._owned.pop(o.key, None)
@@ -369,7 +200,7 @@ class Runner:
             owned, self._owned = list(self._owned.values()), {}
         for o in owned:
             try:
-                self._flush(o)
+                self._work.flush(o)
                 _close(o.lifecycle)
                 self._leases.release(o.lease)
             except REDIS_UNAVAILABLE:
@@ -423,7 +254,7 @@ class Runner:
             lease = self._leases.acquire(key)
             if lease is None:
                 continue
-            self._ensure_group(key)
+            self._work.ensure_group(key)
             idle = self.worker.idle_seconds or settings.WORKER_CHANNEL_IDLE_SECONDS
             life = self._lifecycle(self._client, key=key, group=self._group, idle_seconds=idle)
             with self._lock:

@@ -22,20 +22,16 @@ from __future__ import annotations
 import contextvars
 import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import msgspec
 
-from streams.reader import Message as LogMessage
+from workers.message import Message
 
 __all__ = ["Message", "PublishError", "Who", "Worker"]
-
-
-# An entry of the log as handlers get it: `id`, `stream_key`, `channel`, `user`, `client`, `data`
-# (bytes), `binary`, `ts` (unix ms), `type`, and `json()` (data decoded).
-Message = LogMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +57,18 @@ class PublishError(Exception):
         self.temporary = temporary
 
 
-# The entry being handled in this thread (or task): publish() derives its default idempotency key
-# from it, so a handler re-run after a crash publishes nothing twice.
-_current: contextvars.ContextVar[tuple[str, str, list[int]] | None] = contextvars.ContextVar("entry", default=None)
+@dataclass(slots=True)
+class Current:
+    """The entry being handled in this thread (or task): publish() derives its default idempotency
+    key from it, so a handler re-run after a crash publishes nothing twice. One per batch: the
+    runner only points `message` at each entry in turn (None while a lifecycle event runs)."""
+
+    message: Any = None
+    ranked: Any = None  # the message `rank` counts the publishes of
+    rank: int = 0
+
+
+_current: contextvars.ContextVar[Current | None] = contextvars.ContextVar("entry", default=None)
 
 
 class Worker:
@@ -109,10 +114,13 @@ class Worker:
         raw = bytes(data) if isinstance(data, bytes | bytearray) else msgspec.json.encode(data)
         if idempotency_key is None:
             current = _current.get()
-            if current is not None:
-                key, entry_id, count = current
-                count[0] += 1
-                idempotency_key = f"w:{entry_id}:{count[0]}:{key.rpartition('{')[2].rstrip('}')}"
+            entry = None if current is None else current.message
+            if entry is not None and current is not None:
+                if current.ranked is not entry:
+                    current.ranked, current.rank = entry, 0
+                current.rank += 1
+                tag = entry.stream_key.rpartition("{")[2].rstrip("}")
+                idempotency_key = f"w:{entry.id}:{current.rank}:{tag}"
         try:
             outcome = server_publish(
                 channel=channel, data=raw, idempotency=idempotency_key or "", client=f"worker:{self.name}"
@@ -133,23 +141,33 @@ class Dispatch:
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self._local = threading.local()
-        # The common case, a plain `def on_message`, is called without looking at its result.
-        self._on_message_sync = not inspect.iscoroutinefunction(worker.on_message)
+        # The common case, a plain `def on_message`: the runner calls it directly for a message
+        # entry, without looking at its result (None when on_message is async).
+        self.on_message_sync = None if inspect.iscoroutinefunction(worker.on_message) else worker.on_message
 
-    def message(self, message: LogMessage) -> None:
-        token = _current.set((message.stream_key, message.id, [0]))
+    @contextmanager
+    def handling(self) -> Iterator[Current]:
+        """The scope of a batch of entries: point `current.message` at each before its handler."""
+        current = Current()
+        token = _current.set(current)
         try:
-            if message.type == "message":
-                if self._on_message_sync:
-                    self.worker.on_message(message.channel, message)
-                else:
-                    self._call(self.worker.on_message, message.channel, message)
-            elif message.type in ("join", "leave"):
-                handler = self.worker.on_join if message.type == "join" else self.worker.on_leave
-                self._call(handler, message.channel, who_of(message))
-            # Another type (a newer writer): not this SDK's to interpret; acked unhandled.
+            yield current
         finally:
             _current.reset(token)
+
+    def message(self, message: Message, current: Current | None = None) -> None:
+        """The handler of `message`'s type; `current`: the batch's, from handling() (None: its own)."""
+        if current is None:
+            with self.handling() as current:
+                self.message(message, current)
+            return
+        current.message = message
+        if message.type == "message":
+            self._call(self.worker.on_message, message.channel, message)
+        elif message.type in ("join", "leave"):
+            handler = self.worker.on_join if message.type == "join" else self.worker.on_leave
+            self._call(handler, message.channel, who_of(message))
+        # Another type (a newer writer): not this SDK's to interpret; acked unhandled.
 
     def event(self, kind: str, channel: str, info: dict[str, Any]) -> None:
         handler = self.worker.on_channel_active if kind == "active" else self.worker.on_channel_inactive
@@ -170,7 +188,7 @@ async def _awaited(result: Any) -> Any:
     return await result
 
 
-def who_of(message: LogMessage) -> Who:
+def who_of(message: Message) -> Who:
     """A join/leave entry's `data` ({"info": ...} or {"reason": ...}); anything else reads as empty."""
     try:
         body = msgspec.json.decode(message.data)

@@ -182,3 +182,53 @@ def test_issue12_item4_the_reaper_works_only_while_a_rule_logs_join_leave(
     rules_store.current()
     redis_client.zadd(members, {MEMBER: 1})
     assert asyncio.run(reaper.reap_once()) == 1
+
+
+def rooms_rule(*, partitions: int = 1, max_length: int | None = None) -> models.PartitionRule:
+    """The seeded `chat:*` partition rule, moved to a stream of its own."""
+    rule = models.PartitionRule.objects.get(pattern="chat:*")
+    rule.stream, rule.partitions, rule.max_length = "rooms", partitions, max_length
+    services.rule_save(rule=rule, actor="operator")
+    rules_store.invalidate()
+    rules_store.current()  # loaded here: the reaper would load it on a thread (sqlite: locked)
+    return rule
+
+
+def gone_members(client: redis.Redis, members: str, n: int) -> None:
+    """n members whose deadline has long passed, as if their heartbeats had stopped."""
+    client.zadd(members, {json.dumps(["chat:room1", str(u), f"c{u}"], separators=(",", ":")): 1 for u in range(n)})
+
+
+def test_issue12_leaves_are_trimmed_by_the_partition_rules_max_length_as_messages_are(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    rooms_rule(max_length=10)
+    log_join_leave()
+    rules_store.current()
+    stream, members = keys()
+    assert stream == "rtgw:stream:{rooms:0}"
+    gone_members(redis_client, members, 1200)
+    assert asyncio.run(Reaper().reap_once()) == 1200
+    # MAXLEN ~ trims whole nodes of the stream (100 entries by default), as for messages.
+    assert redis_client.xlen(stream) <= 10 + 100
+    assert {e["type"] for e in entries(redis_client, stream)} == {"leave"}
+
+
+def test_issue12_members_of_a_partition_the_rules_dropped_still_get_their_leave(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    rule = rooms_rule(partitions=4)
+    log_join_leave()
+    rules_store.current()
+    reaper = Reaper()
+    assert asyncio.run(reaper.reap_once()) == 0  # it knows the four partitions
+    rule.partitions = 2  # the dropped partitions 2 and 3 hold no entry: the shrink is allowed
+    services.rule_save(rule=rule, actor="operator")
+    rules_store.invalidate()
+    rules_store.current()
+    # A member of partition 3 recorded before the shrink: its heartbeats now go to partition 0 or 1.
+    gone_members(redis_client, members_key("rooms", 3), 1)
+    assert asyncio.run(reaper.reap_once()) == 1
+    [leave] = entries(redis_client, stream_key("rooms", 3))
+    assert (leave["type"], leave["channel"], leave["client"]) == ("leave", "chat:room1", "c0")
+    assert redis_client.exists(members_key("rooms", 3)) == 0

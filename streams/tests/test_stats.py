@@ -16,9 +16,20 @@ from streams.stats import recent_messages, stats_table, streams_info
 SPEC = StreamSpec("orders", 2)
 
 
-def rule(rule_id: int, stream: str, partitions: int, *, store: bool = True) -> PartitionRule:
+def rule(
+    rule_id: int, stream: str, partitions: int, *, store: bool = True, max_length: int | None = None,
+    max_age: int | None = None,
+) -> PartitionRule:  # fmt: skip
     return PartitionRule(
-        rule_id, Pattern.parse(f"p{rule_id}:*"), 100, stream, partitions, PartitionKey.CHANNEL, None, store
+        rule_id,
+        Pattern.parse(f"p{rule_id}:*"),
+        100,
+        stream,
+        partitions,
+        PartitionKey.CHANNEL,
+        max_length,
+        store,
+        max_age,
     )
 
 
@@ -26,8 +37,20 @@ def test_the_catalog_lists_each_stream_once_with_its_largest_partition_count() -
     rules = [rule(1, "chat", 8), rule(2, "chat", 16), rule(3, "quiet", 4, store=False)]
     ruleset = build(1, [], rules, Defaults(stream="default", partitions=3))
     specs = stream_specs_of(ruleset)
-    assert specs == [StreamSpec("chat", 16), StreamSpec("default", 3)]  # "quiet" stores nothing
+    # "quiet" stores nothing; the default stream is trimmed as Defaults say (100,000 entries).
+    assert specs == [StreamSpec("chat", 16), StreamSpec("default", 3, max_length=100_000)]
     assert specs[1].keys == ["rtgw:stream:{default:0}", "rtgw:stream:{default:1}", "rtgw:stream:{default:2}"]
+
+
+def test_issue12_the_catalog_gives_each_stream_the_loosest_trim_of_the_rules_writing_it() -> None:
+    """Join/leave entries of a stream are trimmed by it (streams.joinleave): never more than a rule would."""
+    rules = [rule(1, "a", 2, max_length=10, max_age=60), rule(2, "a", 2, max_length=50, max_age=30),
+             rule(3, "b", 1, max_length=10), rule(4, "b", 1, max_age=5), rule(5, "c", 1, max_length=7)]  # fmt: skip
+    specs = {spec.name: spec for spec in stream_specs_of(build(1, [], rules, Defaults(max_length=None)))}
+    assert (specs["a"].max_length, specs["a"].max_age_seconds) == (50, 60)
+    assert (specs["b"].max_length, specs["b"].max_age_seconds) == (None, None)  # rule 4: no cap on length
+    assert (specs["c"].max_length, specs["c"].max_age_seconds) == (7, None)
+    assert (specs["default"].max_length, specs["default"].max_age_seconds) == (None, None)
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ import pytest
 import redis
 
 from realtime.redis import Client, get_redis
-from workers.lifecycle import DUE_LIMIT, Event, Lifecycle, lifecycle_state
+from streams.joinleave import MEMBERS_TTL_MS
+from workers.lifecycle import DUE_LIMIT, STATE_TTL_MS, Event, Lifecycle, lifecycle_key, lifecycle_state
 
 KEY = "rtgw:stream:{chat:0}"
 GROUP = "bots"
@@ -299,3 +300,35 @@ def test_issue12_item7_stream_stats_counts_the_channels_the_lifecycle_holds_acti
     owner.due(at(1 + IDLE))
     [stream] = streams_info([StreamSpec("chat", 1)])
     assert stream.partitions[0].groups[0].active_channels == 0
+
+
+def test_issue12_lifecycle_keys_expire_unless_written_again(client: Client) -> None:
+    owner = Owner(client, "w1")
+    append(client, 0, "chat:quiet")
+    append(client, 1, "room:9", "join", "m1")
+    owner.handle(owner.read())
+    owner.due(at(2))
+    base = lifecycle_key(KEY, GROUP)
+    keys = [f"{base}:{name}" for name in ("active", "idle", "busy", "seen", "m:room:9")]
+    assert all(client.exists(key) for key in keys)
+    # A partition nobody owns any more (its group is gone) leaves nothing behind for ever.
+    assert all(0 < client.pttl(key) <= STATE_TTL_MS for key in keys), {key: client.pttl(key) for key in keys}
+    owner.due(at(IDLE + 1))
+    assert client.hexists(f"{base}:closing", "chat:quiet")
+    assert 0 < client.pttl(f"{base}:closing") <= STATE_TTL_MS
+
+
+def test_issue12_a_member_whose_leave_never_came_is_dropped_after_the_members_ttl(client: Client) -> None:
+    """Its leave was trimmed away before the worker read it, or its join/leave record expired (a
+    partition whose reaper stopped): without a bound the channel would stay active for ever."""
+    owner = Owner(client, "w1")
+    append(client, 0, "room:lost", "join", "gone")
+    append(client, 5, "room:lost")  # a message keeps the channel's time, members or not
+    owner.handle(owner.read())
+    assert owner.due(at(5) + MEMBERS_TTL_MS - 1) == []  # members: not idle, however long... up to the TTL
+    assert owner.due(at(5) + MEMBERS_TTL_MS) == [("inactive", "room:lost")]
+    assert client.exists(f"{lifecycle_key(KEY, GROUP)}:m:room:lost") == 0
+    assert lifecycle_state(client, key=KEY, group=GROUP)["active"] == []
+    # Its next entry starts a new period, as after any inactive.
+    later = append(client, 6 + MEMBERS_TTL_MS / 1000, "room:lost")
+    assert owner.handle(owner.read()) == [("active", "room:lost"), ("message", later)]
