@@ -203,6 +203,8 @@ class SubscribeHandler(Handler[SubscribeRequest]):
         """The answer, and the member whose join must be stored before it is given (None: none)."""
         decision = _may_subscribe(payload, "subscribe denied")
         if not decision.allowed:
+            if decision.closure is not None:  # the kill switch: permanent, with the operator's reason
+                return protocol.error(protocol.CHANNEL_CLOSED, decision.closure.message()), None
             return protocol.DENIED, None
         rule = decision.rule
         if rule is not None and rule.allow_binary and payload.protocol != "protobuf":

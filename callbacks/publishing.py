@@ -192,6 +192,8 @@ def _check(
     rule = decision.rule
     if not decision.allowed or rule is None:
         logger.info("publish denied: user=%r channel=%r: %s", user, channel, decision.reason)
+        if decision.closure is not None:  # the kill switch: say so (permanent), whoever publishes
+            return Rejected(protocol.CHANNEL_CLOSED, decision.closure.message())
         return Rejected(protocol.PERMISSION_DENIED, "permission denied")
     if binary and not rule.allow_binary:
         return Rejected(protocol.BAD_REQUEST, JSON_ONLY)

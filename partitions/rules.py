@@ -125,6 +125,7 @@ class Decision:
     allowed: bool
     reason: str
     rule: ChannelRule | None = None
+    closure: Closure | None = None  # set when an operator's kill switch refused (control.access)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +180,9 @@ class RuleSet:
         if self.closures:
             closure = closure_for(self.closures, channel, subscribe=action is Action.SUBSCRIBE)
             if closure is not None:
-                return Decision(False, f"channel closed by an operator ({closure.pattern.text}): {closure.reason}")
+                return Decision(
+                    False, f"channel closed by an operator ({closure.pattern.text}): {closure.reason}", None, closure
+                )
         found = self._channels.first(channel)
         if found is None:
             return Decision(False, f"no rule matches channel {channel!r}")

@@ -127,6 +127,7 @@ class Explanation:
     stream_key: str | None
     partition: int | None
     store: bool
+    closure_id: int | None = None  # the operator's closure that refused (it overrides every rule)
 
 
 def rule_explain(*, channel: str, user: str, roles: list[str], action: Action) -> Explanation:
@@ -145,4 +146,5 @@ def rule_explain(*, channel: str, user: str, roles: list[str], action: Action) -
         stream_key=key if action is Action.PUBLISH else None,
         partition=target.partition if action is Action.PUBLISH and target.store else None,
         store=target.store,
+        closure_id=decision.closure.id if decision.closure else None,
     )
