@@ -11,7 +11,7 @@ def closure_line(closure: ChannelClosure) -> str:
     closed = "+".join(a for a, on in (("publish", closure.close_publish), ("subscribe", closure.close_subscribe)) if on)
     state = "closed" if closure.enabled else "reopened"
     return (
-        f"#{closure.pk}\t{closure.pattern}\t{state}\t{closed}\t{closure.updated_at:%Y-%m-%dT%H:%M:%SZ}"
+        f"#{closure.pk}\t{closure.pattern}\t{state}\t{closed}\t{closure.updated_at.isoformat(timespec='milliseconds')}"
         f"\t{closure.actor}\t{closure.reason}"
     )
 
