@@ -50,6 +50,8 @@ def history(*, user: str, roles: Sequence[str], data: bytes) -> protocol.Reply:
     decision = rules_store.current().decide(Action.SUBSCRIBE, channel=params.channel, user=user, roles=roles)
     if not decision.allowed:
         logger.info("history denied: user=%r channel=%r: %s", user, params.channel, decision.reason)
+        if decision.closure is not None:  # closed for subscribe, so for reading its log too
+            return protocol.error(protocol.CHANNEL_CLOSED, decision.closure.message())
         return protocol.DENIED
     try:
         page = channel_history(

@@ -125,7 +125,9 @@ class Decision:
     allowed: bool
     reason: str
     rule: ChannelRule | None = None
-    closure: Closure | None = None  # set when an operator's kill switch refused (control.access)
+    # Set when an operator's kill switch refused (control.access); `rule` is then the rule that
+    # would have decided, for what is not a permission (presence settings), never to allow.
+    closure: Closure | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,9 +182,10 @@ class RuleSet:
         if self.closures:
             closure = closure_for(self.closures, channel, subscribe=action is Action.SUBSCRIBE)
             if closure is not None:
-                return Decision(
-                    False, f"channel closed by an operator ({closure.pattern.text}): {closure.reason}", None, closure
-                )
+                # Refused whatever the rule says; the rule is still named (presence, the admin).
+                found = self._channels.first(channel)
+                reason = f"channel closed by an operator ({closure.pattern.text}): {closure.reason}"
+                return Decision(False, reason, found[0].value if found else None, closure)
         found = self._channels.first(channel)
         if found is None:
             return Decision(False, f"no rule matches channel {channel!r}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from django.test import Client
 
 from callbacks.tests.conftest import NOW, Call
 from control import services
+from partitions.store import rules_store
 from workers.sdk import PublishError, Worker
 
 pytestmark = pytest.mark.django_db
@@ -35,6 +37,12 @@ def _commits(django_capture_on_commit_callbacks: Any, monkeypatch: pytest.Monkey
                 return _original(*args, **kwargs)
 
         monkeypatch.setattr(services, name, committed)
+
+
+@pytest.fixture(autouse=True)
+def _no_closure_left() -> Iterator[None]:
+    yield
+    rules_store.invalidate()  # the closures were rolled back with the test's database
 
 
 def close(*, subscribe: bool = False) -> None:
@@ -73,6 +81,14 @@ def test_issue13_item3_subscribe_closed_refuses_new_subscribes_and_expires_live_
         caplog.text
     )
     assert call("subscribe", {"user": "42", "channel": "public:news"}) == (200, {"result": {"expire_at": NOW + 2}})
+
+
+def test_issue13_item3_history_of_a_channel_closed_for_subscribe_is_1423(call: Call, redis_url: str) -> None:
+    history = {"user": "42", "method": "history", "data": {"channel": "chat:room1"}}
+    close()  # publish only: its history stays readable
+    assert call("rpc", history)[1] == {"result": {"data": {"messages": [], "next_cursor": None}}}
+    close(subscribe=True)
+    assert call("rpc", history) == (200, CLOSED)
 
 
 def test_issue13_item3_reopening_restores_the_rules_decision(call: Call) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,8 +18,18 @@ from django.test import Client
 from control import models, services
 from partitions.rules import Action
 from partitions.selectors import ruleset_load, ruleset_version
+from partitions.store import rules_store
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rules() -> Iterator[None]:
+    # A test that reloads this process's rule set (an admin save commits) must not see, nor leave
+    # to the tests after it, closures rolled back with a test's database.
+    rules_store.invalidate()
+    yield
+    rules_store.invalidate()
 
 
 def audit_trail() -> list[tuple[str, str, str, str]]:
