@@ -177,6 +177,9 @@ def test_issue13_item3_the_admin_closes_through_the_services_with_the_admin_as_a
     )
     assert "Reopened chat:*" in response.content.decode()
     assert audit_trail()[-1] == ("ops", "channel.reopened", "chat:*", "raid")
+    trail = operator.get("/admin/control/auditentry/").content.decode()
+    assert "channel.closed" in trail
+    assert "channel.reopened" in trail
     assert ruleset_version() == version + 2
     assert 'id="closures-in-force"' not in operator.get("/admin/partitions/channelrule/").content.decode()
 
