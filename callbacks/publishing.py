@@ -2,6 +2,9 @@
 API (`POST /api/publish`) share, so client and server messages pass the same checks and land in
 the same log.
 
+Worker.publish (workers.sdk) is a server publication too. A channel an operator closed (the kill
+switch, control.access) is refused here with CHANNEL_CLOSED and the operator's reason, on all three.
+
 Order matters: permission, then JSON-or-binary, then size, then schema (cheap to expensive), then
 the rate limit (it counts only publications that would otherwise be accepted), then the write.
 

@@ -46,6 +46,8 @@ def check_closure(closure: models.ChannelClosure) -> None:
         errors["reason"] = "Give a reason: refused clients get it in their error message, and it is audited."
     if not (closure.close_publish or closure.close_subscribe):
         errors["close_publish"] = "A closure must close publish, subscribe or both (reopen it instead)."
+    if closure.pk is None and not closure.enabled:
+        errors["enabled"] = "A new closure is in force; untick it later to reopen the channels."
     if errors:
         raise ValidationError(errors)
     closure.full_clean(exclude=["actor"])  # the pattern, as channel rules' patterns are checked; actor: set on save

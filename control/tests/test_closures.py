@@ -190,6 +190,7 @@ def test_issue13_item3_the_admin_closes_through_the_services_with_the_admin_as_a
         ({"reason": ""}, "This field is required."),
         ({"pattern": "chat:{user"}, "pattern"),
         ({"close_publish": "", "close_subscribe": ""}, "A closure must close publish, subscribe or both"),
+        ({"enabled": ""}, "A new closure is in force"),
     ],
 )
 def test_issue13_item3_the_admin_refuses_a_bad_closure(operator: Client, change: dict[str, str], message: str) -> None:
