@@ -28,7 +28,7 @@ import msgspec
 from callbacks import protocol
 from callbacks.enrichment import BINARY_REFUSED
 from callbacks.json_checks import DECODE_ERRORS
-from partitions.rules import Action, ChannelRule, StreamTarget
+from partitions.rules import Action, ChannelRule, StreamTarget, closure_of
 from partitions.store import rules_store
 from realtime.observability import count_stream_write
 from streams.idempotency import PublicationKey
@@ -195,8 +195,9 @@ def _check(
     rule = decision.rule
     if not decision.allowed or rule is None:
         logger.info("publish denied: user=%r channel=%r: %s", user, channel, decision.reason)
-        if decision.closure is not None:  # the kill switch: say so (permanent), whoever publishes
-            return Rejected(protocol.CHANNEL_CLOSED, decision.closure.message())
+        closure = closure_of(decision)
+        if closure is not None:  # the kill switch: say so (permanent), whoever publishes
+            return Rejected(protocol.CHANNEL_CLOSED, closure.message())
         return Rejected(protocol.PERMISSION_DENIED, "permission denied")
     if binary and not rule.allow_binary:
         return Rejected(protocol.BAD_REQUEST, JSON_ONLY)

@@ -23,6 +23,7 @@ from partitions.rules import (
     RateLimit,
     RuleSet,
     build,
+    closure_of,
     split_ids,
 )
 
@@ -146,5 +147,5 @@ def rule_explain(*, channel: str, user: str, roles: list[str], action: Action) -
         stream_key=key if action is Action.PUBLISH else None,
         partition=target.partition if action is Action.PUBLISH and target.store else None,
         store=target.store,
-        closure_id=decision.closure.id if decision.closure else None,
+        closure_id=closure.id if (closure := closure_of(decision)) else None,
     )

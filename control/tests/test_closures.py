@@ -16,7 +16,7 @@ from django.core.management import call_command, execute_from_command_line
 from django.test import Client
 
 from control import models, services
-from partitions.rules import Action
+from partitions.rules import Action, closure_of
 from partitions.selectors import ruleset_load, ruleset_version
 from partitions.store import rules_store
 
@@ -41,7 +41,8 @@ def test_issue13_item5_close_change_reopen_are_audited_and_bump_the_version() ->
     closure = services.channel_close(pattern="chat:*", actor="ops", reason="spam")
     assert ruleset_version() == version + 1
     decision = ruleset_load().decide(Action.PUBLISH, channel="chat:1", user="42")
-    assert (decision.allowed, decision.closure and decision.closure.id) == (False, closure.pk)
+    found = closure_of(decision)
+    assert (decision.allowed, found and found.id) == (False, closure.pk)
     assert ruleset_load().decide(Action.SUBSCRIBE, channel="chat:1", user="42").allowed
 
     again = services.channel_close(pattern="chat:*", actor="ops2", reason="spam, still", subscribe=True)
