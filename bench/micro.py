@@ -45,6 +45,9 @@ def main() -> None:
     from django.conf import settings
 
     from callbacks.json_checks import json_problem
+    from control.access import Closure
+    from partitions.patterns import Pattern
+    from partitions.rules import Action, RuleSet
     from streams.idempotency import PublicationKey
     from streams.payload import is_json_text
 
@@ -61,7 +64,26 @@ def main() -> None:
     assert json_problem(attack)
     assert len(text) == 100
     assert is_json_text(text)
+    # The kill switch (control.access.closure_for, in RuleSet.decide): the shipped rules plus
+    # closures of other prefixes (the channel passes them all), or one that closes it.
+    from bench.rules import generate_rules
+
+    rules = generate_rules(10)
+
+    def decide_with(*patterns: str) -> Callable[[], object]:
+        closures = [Closure(i, Pattern.parse(p), True, True, "r") for i, p in enumerate(patterns)]
+        ruleset = RuleSet(version=1, channel_rules=rules, closures=closures)
+        return lambda: ruleset.decide(Action.PUBLISH, channel="chat:room1", user="42")
+
+    others = ("orders:*", "news:global", "inbox:{user}", "game:*:eu", "ns1:*", "ns2:*", "ns3:*", "ns4:*")
+    assert decide_with()().allowed
+    assert decide_with(*others[:3])().allowed
+    assert not decide_with(*others[:2], "chat:*")().allowed
     cases: list[tuple[str, Callable[[], object]]] = [
+        ("partitions.rules: decide publish, no closure", decide_with()),
+        ("partitions.rules: decide publish, 3 closures of other channels", decide_with(*others[:3])),
+        ("partitions.rules: decide publish, 8 closures of other channels", decide_with(*others)),
+        ("partitions.rules: decide publish, refused by the 3rd of 3 closures", decide_with(*others[:2], "chat:*")),
         ("streams.idempotency: PublicationKey.of, 110-byte data", key_of(b"x" * 110)),
         ("streams.idempotency: PublicationKey.of, 64 KiB data", key_of(b"x" * 65_536)),
         ("callbacks.json_checks: json_problem, the publish body above", lambda: json_problem(PUBLISH_BODY)),

@@ -32,7 +32,7 @@ from callbacks.protocol import (
 )
 from callbacks.publishing import Accepted, Publication, Rejected, publication_accept, publication_accept_async
 from callbacks.tokens import TokenRejected, token_verify
-from partitions.rules import Action, Decision
+from partitions.rules import Action, Decision, closure_of
 from partitions.store import rules_store
 from realtime.wsgi_bridge import run_blocking
 from streams.joinleave import Member, member_seen, member_seen_async
@@ -203,6 +203,9 @@ class SubscribeHandler(Handler[SubscribeRequest]):
         """The answer, and the member whose join must be stored before it is given (None: none)."""
         decision = _may_subscribe(payload, "subscribe denied")
         if not decision.allowed:
+            closure = closure_of(decision)
+            if closure is not None:  # the kill switch: permanent, with the operator's reason
+                return protocol.error(protocol.CHANNEL_CLOSED, closure.message()), None
             return protocol.DENIED, None
         rule = decision.rule
         if rule is not None and rule.allow_binary and payload.protocol != "protobuf":

@@ -85,6 +85,7 @@ LIMIT_EXCEEDED = 106
 BAD_REQUEST = 107
 METHOD_NOT_FOUND = 104
 TOO_MANY_REQUESTS = 111
+CHANNEL_CLOSED = 1423  # an operator's kill switch closed the channel (permanent; the message gives the reason)
 IDEMPOTENCY_KEY_REUSED = 1409  # the publisher's key already stored a different publication (permanent)
 STORE_UNAVAILABLE = 1503  # temporary; NOT "not stored": the write's outcome is unknown
 

@@ -2,6 +2,9 @@
 API (`POST /api/publish`) share, so client and server messages pass the same checks and land in
 the same log.
 
+Worker.publish (workers.sdk) is a server publication too. A channel an operator closed (the kill
+switch, control.access) is refused here with CHANNEL_CLOSED and the operator's reason, on all three.
+
 Order matters: permission, then JSON-or-binary, then size, then schema (cheap to expensive), then
 the rate limit (it counts only publications that would otherwise be accepted), then the write.
 
@@ -25,7 +28,7 @@ import msgspec
 from callbacks import protocol
 from callbacks.enrichment import BINARY_REFUSED
 from callbacks.json_checks import DECODE_ERRORS
-from partitions.rules import Action, ChannelRule, StreamTarget
+from partitions.rules import Action, ChannelRule, StreamTarget, closure_of
 from partitions.store import rules_store
 from realtime.observability import count_stream_write
 from streams.idempotency import PublicationKey
@@ -192,6 +195,9 @@ def _check(
     rule = decision.rule
     if not decision.allowed or rule is None:
         logger.info("publish denied: user=%r channel=%r: %s", user, channel, decision.reason)
+        closure = closure_of(decision)
+        if closure is not None:  # the kill switch: say so (permanent), whoever publishes
+            return Rejected(protocol.CHANNEL_CLOSED, closure.message())
         return Rejected(protocol.PERMISSION_DENIED, "permission denied")
     if binary and not rule.allow_binary:
         return Rejected(protocol.BAD_REQUEST, JSON_ONLY)

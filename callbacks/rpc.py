@@ -21,7 +21,7 @@ import msgspec
 
 from callbacks import protocol
 from callbacks.json_checks import DECODE_ERRORS
-from partitions.rules import Action
+from partitions.rules import Action, closure_of
 from partitions.store import rules_store
 from realtime.redis import REDIS_ERRORS
 from streams.reader import MAX_LIMIT, channel_history
@@ -50,6 +50,9 @@ def history(*, user: str, roles: Sequence[str], data: bytes) -> protocol.Reply:
     decision = rules_store.current().decide(Action.SUBSCRIBE, channel=params.channel, user=user, roles=roles)
     if not decision.allowed:
         logger.info("history denied: user=%r channel=%r: %s", user, params.channel, decision.reason)
+        closure = closure_of(decision)
+        if closure is not None:  # closed for subscribe, so for reading its log too
+            return protocol.error(protocol.CHANNEL_CLOSED, closure.message())
         return protocol.DENIED
     try:
         page = channel_history(

@@ -38,7 +38,7 @@ logger = logging.getLogger("callbacks")
 
 # 422 for a reused Idempotency-Key, as the IETF Idempotency-Key draft suggests.
 STATUS_FOR = {protocol.PERMISSION_DENIED: 403, protocol.BAD_REQUEST: 400, protocol.LIMIT_EXCEEDED: 413,
-              protocol.TOO_MANY_REQUESTS: 429, protocol.IDEMPOTENCY_KEY_REUSED: 422,
+              protocol.TOO_MANY_REQUESTS: 429, protocol.IDEMPOTENCY_KEY_REUSED: 422, protocol.CHANNEL_CLOSED: 403,
               protocol.STORE_UNAVAILABLE: 503}  # fmt: skip
 BROADCAST_FAILED = 1502
 SERVER_API_CLIENT = "server-api"  # the `client` of its publications, in the log and enriched ones

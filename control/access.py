@@ -65,6 +65,10 @@ class Closure:
     subscribe: bool
     reason: str
 
+    def message(self) -> str:
+        """What a refused client is told (error CHANNEL_CLOSED): the operator's reason, not the pattern."""
+        return f"channel closed: {self.reason}" if self.reason else "channel closed"
+
 
 def closure_for(closures: Sequence[Closure], channel: str, *, subscribe: bool) -> Closure | None:
     """The first closure that closes `channel` for publish (subscribe=False) or subscribe."""

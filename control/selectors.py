@@ -33,3 +33,17 @@ def closures_load() -> list[Closure]:
         )
         for c in models.ChannelClosure.objects.filter(enabled=True)
     ]
+
+
+def closure_find(ref: str) -> models.ChannelClosure | None:
+    """A closure named as operators name one: `#12` or `12` (its id, in force or not), or a
+    pattern (the closure of exactly that pattern in force)."""
+    text = ref.strip()
+    number = text.removeprefix("#")
+    if number.isdigit():
+        return models.ChannelClosure.objects.filter(pk=int(number)).first()
+    return models.ChannelClosure.objects.filter(pattern=text, enabled=True).first()
+
+
+def closures_in_force() -> list[models.ChannelClosure]:
+    return list(models.ChannelClosure.objects.filter(enabled=True))

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
+from control.selectors import closures_in_force
 from partitions import models, selectors, services
 from partitions.rules import Action
 
@@ -70,6 +71,8 @@ class ChannelRuleAdmin(RuleAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         self._shadowed = selectors.channel_rules_shadowed()
+        # The kill switch overrides every rule: operators looking at rules must see it first.
+        extra_context = {**(extra_context or {}), "closures": closures_in_force()}
         return super().changelist_view(request, extra_context)
 
     @admin.display(description="never decides: hidden by")
@@ -126,6 +129,7 @@ class ChannelRuleAdmin(RuleAdmin):
             "title": "Rule tester",
             "form": form,
             "explanation": explanation,
+            "closures": closures_in_force(),
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/partitions/tester.html", context)

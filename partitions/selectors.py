@@ -23,6 +23,7 @@ from partitions.rules import (
     RateLimit,
     RuleSet,
     build,
+    closure_of,
     split_ids,
 )
 
@@ -127,6 +128,7 @@ class Explanation:
     stream_key: str | None
     partition: int | None
     store: bool
+    closure_id: int | None = None  # the operator's closure that refused (it overrides every rule)
 
 
 def rule_explain(*, channel: str, user: str, roles: list[str], action: Action) -> Explanation:
@@ -145,4 +147,5 @@ def rule_explain(*, channel: str, user: str, roles: list[str], action: Action) -
         stream_key=key if action is Action.PUBLISH else None,
         partition=target.partition if action is Action.PUBLISH and target.store else None,
         store=target.store,
+        closure_id=closure.id if (closure := closure_of(decision)) else None,
     )

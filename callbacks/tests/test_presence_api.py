@@ -250,3 +250,16 @@ def test_issue12_item5_no_channel_in_the_path_gets_a_5xx(client: Client, centrif
     assert statuses <= {200, 400}, statuses
     assert 200 in statuses
     assert 400 in statuses
+
+
+def test_issue13_item3_presence_of_a_channel_closed_for_subscribe_is_still_answered(
+    client: Client, centrifugo: FakeCentrifugo, django_capture_on_commit_callbacks: Any
+) -> None:
+    # Operators watch who is still in a channel they closed: the closure is no "unknown channel".
+    from control.services import channel_close
+
+    with django_capture_on_commit_callbacks(execute=True):
+        channel_close(pattern="chat:*", actor="ops", reason="raid", subscribe=True)
+    centrifugo.answers["presence"] = PRESENCE
+    status, body = get(client, "/api/channels/chat:room1/presence")
+    assert (status, sorted(body["result"]["presence"])) == (200, sorted([ALICE, BOB]))
