@@ -44,9 +44,9 @@ class AccessSnapshot:
     revoked_jtis: frozenset[str] = frozenset()
     user_cutoffs: Mapping[str, int] = field(default_factory=dict)  # user -> unix s; tokens with iat < it
     bans: Mapping[str, BanInfo] = field(default_factory=dict)
-    # Unix s when the first ban in it ends (None: none ends by itself). The refusal already ends
-    # then; the rules store reloads at that time so the snapshot drops the ban (and, with nothing
-    # left, the callbacks are back to one truth test).
+    # Unix s when the first ban in it ends or its first revoked token expires (None: nothing ends
+    # by itself). A ban's refusal already ends then; the rules store reloads at that time so the
+    # snapshot drops it (and, with nothing left, the callbacks are back to one truth test).
     next_end: float | None = None
 
     def __bool__(self) -> bool:

@@ -16,12 +16,15 @@ from partitions.patterns import Pattern
 def access_load() -> AccessSnapshot:
     """Only what can still matter: revoked tokens not yet expired, bans not yet over."""
     now = timezone.now()
-    revoked = models.IssuedToken.objects.filter(revoked_at__isnull=False, expires_at__gt=now)
+    revoked = dict(
+        models.IssuedToken.objects.filter(revoked_at__isnull=False, expires_at__gt=now).values_list("jti", "expires_at")
+    )
     bans = list(models.Ban.objects.filter(Q(until__isnull=True) | Q(until__gt=now)))
-    ends = [b.until.timestamp() for b in bans if b.until is not None]
+    # When the snapshot next shrinks by itself (a ban ends, a revoked token expires): reloaded then.
+    ends = [b.until.timestamp() for b in bans if b.until is not None] + [e.timestamp() for e in revoked.values()]
     room = CLOSE_REASON_BYTES - len(f"{BANNED}: ")  # the reason goes into the refusal's close frame
     return AccessSnapshot(
-        revoked_jtis=frozenset(revoked.values_list("jti", flat=True)),
+        revoked_jtis=frozenset(revoked),
         user_cutoffs={c.user: int(c.before.timestamp()) for c in models.UserTokenCutoff.objects.all()},
         bans={
             b.user: BanInfo(int(b.until.timestamp()) if b.until else None, close_reason(b.reason, room=room))

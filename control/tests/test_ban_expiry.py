@@ -48,3 +48,16 @@ def test_issue13_item2_an_ended_ban_leaves_every_process_without_a_version_bump(
         assert ruleset_version() == version == store.current().version
     finally:
         store.stop()
+
+
+@pytest.mark.django_db
+def test_issue13_item2_snapshot_also_shrinks_when_a_revoked_token_expires() -> None:
+    now = timezone.now()
+    expires = now + dt.timedelta(minutes=1)
+    models.IssuedToken.objects.create(
+        jti="j1", kind="connection", user="a", issued_at=now, expires_at=expires, ttl=60, issued_by="t", revoked_at=now
+    )
+    models.Ban.objects.create(user="b", actor="t", until=now + dt.timedelta(hours=1))
+    snapshot = access_load()
+    assert snapshot.revoked_jtis == {"j1"}
+    assert snapshot.next_end == expires.timestamp()
