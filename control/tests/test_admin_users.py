@@ -166,3 +166,7 @@ def test_issue13_item5_audit_trail_is_read_only_filterable_and_searchable(operat
 
 def rows_of(response: object) -> list[str]:
     return sorted(entry.target for entry in response.context["cl"].result_list)  # type: ignore[attr-defined]
+
+
+def test_issue13_item2_the_admin_index_links_the_users_page(operator: Client) -> None:
+    assert f'href="{USERS}"' in operator.get("/admin/").content.decode()
