@@ -24,7 +24,7 @@ class FakeCentrifugo:
 @pytest.fixture
 def centrifugo(monkeypatch: pytest.MonkeyPatch, settings: Any) -> FakeCentrifugo:
     fake = FakeCentrifugo()
-    monkeypatch.setattr("callbacks.server_api.centrifugo_call", fake)
+    monkeypatch.setattr("control.services.centrifugo_call", fake)
     settings.RULES_POLL_INTERVAL = 0.05  # the ban's second sweep waits twice this
     return fake
 

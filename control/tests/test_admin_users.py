@@ -46,8 +46,11 @@ def test_issue13_item2_users_page_lists_token_ban_and_django_users(operator: Cli
     assert rows(page) == ["zed", str(ops.pk), "alice"]  # banned first; an ended ban is no reason to list
     assert "<strong>banned</strong> until unbanned: spam" in page
     alice = page.split('data-user="alice"')[1].split("</tr>")[0]
-    assert "<td>2</td>" in alice
-    assert "<td>1</td>" in alice
+    assert '<a href="/admin/control/issuedtoken/?user=alice">2</a>' in alice  # issued, on the Tokens page
+    assert "<td>1</td>" in alice  # revoked
+    tokens = operator.get("/admin/control/issuedtoken/", {"user": "alice"})
+    assert tokens.status_code == 200
+    assert sorted(t.jti for t in tokens.context["cl"].result_list) == ["j1", "j2"]
 
 
 def test_issue13_item2_users_page_search_by_id_login_or_an_unknown_id(operator: Client) -> None:

@@ -1,4 +1,4 @@
-"""Who a command acts as, in the audit trail: `command:<name>`, and the login that ran it."""
+"""Who a command acts as, for the audit trail: the command, and the login that ran it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,6 @@ import getpass
 def command_actor(name: str) -> str:
     try:
         login = getpass.getuser()
-    except (KeyError, OSError):  # no such user in the container's passwd
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
         return f"command:{name}"
     return f"command:{name} ({login})"
