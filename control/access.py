@@ -15,6 +15,16 @@ from partitions.patterns import Pattern
 # Disconnect codes (Centrifugo: 4500-4999 tell the SDK not to reconnect; 4501-4503 are in use).
 DISCONNECT_TOKEN_REVOKED = 4504
 DISCONNECT_BANNED = 4505
+# A WebSocket close frame carries at most 123 bytes of reason. Centrifugo sends no close frame at all
+# for a longer one (internal/websocket WriteControl refuses it): the client sees an abnormal close
+# and reconnects, whatever the code said.
+CLOSE_REASON_BYTES = 123
+BANNED = "banned"  # the refusal reason: "banned: <reason>"
+
+
+def close_reason(text: str, *, room: int = CLOSE_REASON_BYTES) -> str:
+    """`text` cut to `room` bytes of UTF-8, whole characters only."""
+    return text.encode()[:room].decode(errors="ignore")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +44,10 @@ class AccessSnapshot:
     revoked_jtis: frozenset[str] = frozenset()
     user_cutoffs: Mapping[str, int] = field(default_factory=dict)  # user -> unix s; tokens with iat < it
     bans: Mapping[str, BanInfo] = field(default_factory=dict)
+    # Unix s when the first ban in it ends or its first revoked token expires (None: nothing ends
+    # by itself). A ban's refusal already ends then; the rules store reloads at that time so the
+    # snapshot drops it (and, with nothing left, the callbacks are back to one truth test).
+    next_end: float | None = None
 
     def __bool__(self) -> bool:
         return bool(self.revoked_jtis or self.user_cutoffs or self.bans)

@@ -273,10 +273,18 @@ class Cluster:
         kill_session(self.nodes[index].popen.pid)
         self.nodes[index].popen.wait(timeout=10)
 
-    def manage(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def manage(
+        self, *args: str, input: str | None = None, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """manage.py through the image's entry point with the callbacks' environment, like the compose
-        file's migrate service or `docker compose exec callback python manage.py ...`."""
-        full = {**self.gateway_env(), "GATEWAY_ROLE": "callback", "VAR_DIR": str(self.var_dir / "manage")}
+        file's migrate service or `docker compose exec callback python manage.py ...`. `env`: more
+        variables (e.g. CENTRIFUGO_API_URL, for a command that calls a node's server API)."""
+        full = {
+            **self.gateway_env(),
+            "GATEWAY_ROLE": "callback",
+            "VAR_DIR": str(self.var_dir / "manage"),
+            **(env or {}),
+        }
         return subprocess.run(
             [ENTRYPOINT, "python", str(ROOT / "manage.py"), *args],
             env=full, cwd=ROOT, input=input, capture_output=True, text=True, timeout=120, check=False,

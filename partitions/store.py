@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 
 from django.conf import settings
 from django.db import close_old_connections, connections
@@ -92,7 +93,7 @@ class RulesStore:
             try:
                 version = ruleset_version()
                 loaded = self._ruleset
-                if loaded is not None and version != loaded.version:
+                if loaded is not None and (version != loaded.version or _something_ended(loaded)):
                     self._stale = True
                     self._reload()
             except Exception:
@@ -101,6 +102,12 @@ class RulesStore:
                 logger.warning("rules watcher: cannot read the rule set version", exc_info=True)
                 close_old_connections()
                 connections["default"].close()
+
+
+def _something_ended(ruleset: RuleSet) -> bool:
+    """A ban in the snapshot has run out: reload without a version bump (nobody acted)."""
+    end = ruleset.access.next_end
+    return end is not None and time.time() >= end
 
 
 def _on_event_loop() -> bool:

@@ -18,7 +18,8 @@ urlpatterns = [
     path("api/channels/<channel:channel>/presence_stats", PresenceStatsView.as_view()),
     path("health", health),
     path("metrics", metrics_view),
-    # before the admin's catch-all: the message-log pages (streams/admin.py)
+    # before the admin's catch-all: the message-log pages (streams/admin.py), the Users page (control/users.py)
     path("admin/streams/", include("streams.urls")),
+    path("admin/control/users/", include("control.urls")),
     path("admin/", admin.site.urls),
 ]

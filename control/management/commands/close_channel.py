@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from control import services
+from control.management.commands._actor import command_actor
 from control.management.commands._closures import closure_line, validation_text
 
 
@@ -27,7 +28,7 @@ class Command(BaseCommand):
         try:
             closure = services.channel_close(
                 pattern=options["pattern"],
-                actor=services.command_actor("close_channel"),
+                actor=command_actor("close_channel"),
                 reason=options["reason"],
                 subscribe=subscribe,
                 publish=not options["subscribe_only"],

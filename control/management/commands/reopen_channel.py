@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from control import selectors, services
+from control.management.commands._actor import command_actor
 from control.management.commands._closures import closure_line
 
 
@@ -25,6 +26,6 @@ class Command(BaseCommand):
         if not closure.enabled:
             raise CommandError(f"closure #{closure.pk} ({closure.pattern}) is not in force: nothing to reopen")
         closure = services.channel_reopen(
-            closure=closure, actor=services.command_actor("reopen_channel"), reason=options["reason"]
+            closure=closure, actor=command_actor("reopen_channel"), reason=options["reason"]
         )
         self.stdout.write(closure_line(closure))
