@@ -174,19 +174,30 @@ def _connect_token(data: bytes) -> str:
 
 
 class RefreshHandler(Handler[RefreshRequest]):
-    """Called when a proxy-authenticated connection reaches its expire_at."""
+    """Called when a proxy-authenticated connection (or a Centrifugo-verified token's, its meta
+    claim carrying the jti) reaches its expire_at. A token connection is answered on the event
+    loop (one every TOKEN_RECHECK_INTERVAL per connection: bench/RESULTS.md, "Token revocation");
+    a session connection reads the session store in a thread."""
 
     request_type = RefreshRequest
     kind = "refresh"
-    blocking = True  # the session store
 
     def handle(self, payload: RefreshRequest, call: Call) -> Reply:
         meta = protocol.connection_meta(payload.meta)
-        gone = _connection_gone(payload.user, meta, "refresh")
+        return self.answer(payload.user, meta) or self.answer_session(payload.user, meta)
+
+    async def handle_async(self, payload: RefreshRequest, call: Call) -> Reply:
+        meta = protocol.connection_meta(payload.meta)
+        return self.answer(payload.user, meta) or await run_blocking(self.answer_session, payload.user, meta)
+
+    @staticmethod
+    def answer(user: str, meta: protocol.ConnectionMeta) -> Reply | None:
+        """The answer that needs no I/O; None: a session connection (`answer_session`)."""
+        gone = _connection_gone(user, meta, "refresh")
         if gone is not None:
             return gone
-        if meta.auth == "session" and meta.sid and _session_still_valid(meta.sid, payload.user):
-            return protocol.result({"expire_at": int(time.time()) + settings.SESSION_CONNECTION_TTL})
+        if meta.auth == "session" and meta.sid:
+            return None
         if meta.jti is not None and meta.exp is not None and (not meta.exp or time.time() < meta.exp):
             # A token connection (connect data, or a Centrifugo-verified token whose meta claim
             # carries its jti) not revoked: it lives on until its token expires, re-checked here
@@ -194,6 +205,12 @@ class RefreshHandler(Handler[RefreshRequest]):
             return protocol.result({"expire_at": _token_expire_at(meta.exp)})
         # Its token expired (or it predates the jti/exp meta): the client reconnects and presents
         # a fresh one (Centrifugo does not resend the token here).
+        return _EXPIRED
+
+    @staticmethod
+    def answer_session(user: str, meta: protocol.ConnectionMeta) -> Reply:
+        if _session_still_valid(meta.sid, user):
+            return protocol.result({"expire_at": int(time.time()) + settings.SESSION_CONNECTION_TTL})
         return _EXPIRED
 
 

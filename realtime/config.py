@@ -220,9 +220,10 @@ SETTINGS: tuple[Setting, ...] = (
     _S("JOIN_LEAVE_REAP_INTERVAL", "float", "1", "seconds between the leave reaper's passes on each "
        "callback worker (0: this process runs none)", "workers", minimum=0, maximum=10),
     # --- Operator controls -----------------------------------------------------------------
-    _S("TOKEN_RECHECK_INTERVAL", "int", "60", "seconds a token-authenticated connection lives before the "
-       "refresh proxy re-checks its token against revocations and bans: the bound on disconnecting a "
-       "revoked token's connection that has no subscription", "control", minimum=5, maximum=86400),
+    _S("TOKEN_RECHECK_INTERVAL", "int", "60", "seconds between the refresh proxy's re-checks of a connection "
+       "whose token came in the connect data (against revocations and bans): the bound on cutting such a "
+       "connection that has no subscription; each costs one refresh call (README, Tokens)", "control",
+       minimum=5, maximum=86400),
     # --- The entry points ------------------------------------------------------------------
     _S("GATEWAY_ROLE", "choice", "all", "what the image runs: `all` is Centrifugo and the callbacks", "entry", choices=("all", "centrifugo", "callback")),
     _S("MIGRATE_ON_START", "bool", "false", "the image: `manage.py migrate` before starting (one container "
