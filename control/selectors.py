@@ -59,6 +59,8 @@ def closure_find(ref: str) -> models.ChannelClosure | None:
 
 def closures_in_force() -> list[models.ChannelClosure]:
     return list(models.ChannelClosure.objects.filter(enabled=True))
+
+
 @dataclass(frozen=True, slots=True)
 class UserRow:
     """One user on the admin's Users page."""

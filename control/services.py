@@ -112,6 +112,8 @@ def channel_reopen(*, closure: models.ChannelClosure, actor: str, reason: str = 
         return closure
     closure.enabled = False
     return closure_save(closure=closure, actor=actor, why=reason)
+
+
 # --- Tokens -------------------------------------------------------------------------------
 
 
