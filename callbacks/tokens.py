@@ -113,6 +113,9 @@ def connection_token_issue(*, user: str, ttl: int, info: Any = None, meta: dict[
     return jwt.encode(claims, settings.CENTRIFUGO_TOKEN_HMAC_SECRET_KEY, algorithm=ISSUE_ALGORITHM)
 
 
-def subscription_token_issue(*, user: str, channel: str, ttl: int) -> str:
+def subscription_token_issue(*, user: str, channel: str, ttl: int, override: dict[str, Any] | None = None) -> str:
+    """`override`: Centrifugo's per-subscription options, e.g. {"presence": {"value": false}}."""
     claims = {**token_claims_common(user=user, ttl=ttl), "channel": channel}
+    if override:
+        claims["override"] = override
     return jwt.encode(claims, settings.CENTRIFUGO_TOKEN_HMAC_SECRET_KEY, algorithm=ISSUE_ALGORITHM)

@@ -20,5 +20,6 @@ urlpatterns = [
     path("metrics", metrics_view),
     # before the admin's catch-all: the message-log pages (streams/admin.py)
     path("admin/streams/", include("streams.urls")),
+    path("admin/live/", include("control.liveview_urls")),  # the live view (control/liveview_views.py)
     path("admin/", admin.site.urls),
 ]
