@@ -37,6 +37,14 @@ def _path(times: Sequence[float], values: Sequence[float | None], *, now: float,
     return " ".join(parts)
 
 
+def _dot(path: str, colour: str) -> str:
+    """A dot on a line's newest point, so a line of a few minutes shows on an hour-wide plot."""
+    if not path:
+        return ""
+    x, y = path.rsplit(" ", 1)[-1][1:].split(",")
+    return f'<circle cx="{x}" cy="{y}" r="2.5" fill="{colour}"/>'
+
+
 def _panel(title: str, top: float, peak: float) -> list[str]:
     right = WIDTH - RIGHT
     return [
@@ -57,6 +65,7 @@ def plot_svg(series: Series, *, now: float, stream: str) -> SafeString:
     lag_peak = max(lags, default=0) or 1
     lag_top = TOP + PANEL + GAP
     height = lag_top + PANEL + 18 + 14 * max(1, len(series.lag))
+    published = _path(series.times, series.published_per_minute, now=now, top=TOP, peak=rate_peak)
     label = f"Stream {stream}: published per minute and consumer lag, last hour"
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="throughput-plot" width="{WIDTH}" height="{height}" '
@@ -64,9 +73,9 @@ def plot_svg(series: Series, *, now: float, stream: str) -> SafeString:
         'font-family="sans-serif">',
         f"<title>{escape(label)}</title>",
         "<style>.title{font-weight:bold}</style>",
-        *_panel("Published per minute", TOP, rate_peak),
-        f'<path class="published" d="{_path(series.times, series.published_per_minute, now=now, top=TOP, peak=rate_peak)}" '
-        f'fill="none" stroke="{RATE_COLOUR}" stroke-width="1.5"/>',
+        *_panel(f"Published per minute (latest: {_number(rates[-1]) if rates else 'none'})", TOP, rate_peak),
+        f'<path class="published" d="{published}" fill="none" stroke="{RATE_COLOUR}" stroke-width="1.5"/>',
+        _dot(published, RATE_COLOUR),
         *_panel("Consumer lag (entries not yet delivered)", lag_top, lag_peak),
     ]  # fmt: skip
     legend_y = lag_top + PANEL + 28
@@ -76,6 +85,7 @@ def plot_svg(series: Series, *, now: float, stream: str) -> SafeString:
         latest = next((v for v in reversed(values) if v is not None), None)
         out.append(f'<path class="lag" data-group="{escape(group)}" d="{path}" fill="none" stroke="{colour}" '
                    'stroke-width="1.5"/>')  # fmt: skip
+        out.append(_dot(path, colour))
         y = legend_y + 14 * i
         out.append(f'<rect x="{LEFT}" y="{y - 8}" width="10" height="3" fill="{colour}"/>')
         out.append(
