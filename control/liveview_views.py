@@ -7,7 +7,8 @@ Centrifugo user, LIVE_VIEW_TOKEN_TTL seconds): a connection token and a subscrip
 channel. Centrifugo verifies a subscription token itself and calls no subscribe proxy, so the view
 works whatever the channel rules say about this user; the token turns the watcher's own presence
 and join/leave off, so watching changes nothing the channel's members see. Opening the view is
-audited (`liveview.opened`); the page fetches fresh tokens from `token/` before they expire.
+audited (`liveview.opened`); the page fetches fresh tokens from `token/` before they expire, for a
+channel opened in the same session only.
 
 Anonymous visitors are sent to the admin login; a signed-in user who is not staff gets 403.
 """
@@ -41,6 +42,8 @@ View = Callable[..., HttpResponse]
 ENTRY_ID = re.compile(r"\d{1,20}-\d{1,20}")
 # The watcher is invisible: not in presence, no join/leave of its own (Centrifugo's token claims).
 WATCHER_OVERRIDE = {"presence": {"value": False}, "join_leave": {"value": False}}
+OPENED_KEY = "liveview_channels"  # in the session: the channels this staff user opened (audited)
+MAX_OPENED = 20
 
 
 def staff_only(*, page: bool) -> Callable[[View], View]:
@@ -92,6 +95,9 @@ def live_view(request: HttpRequest) -> HttpResponse:
     with transaction.atomic():
         audit(actor=request.user.get_username(), action="liveview.opened", target=channel,
               ttl=settings.LIVE_VIEW_TOKEN_TTL)  # fmt: skip
+    # token/ renews tokens only for channels opened (so audited) in this session.
+    opened = [c for c in request.session.get(OPENED_KEY, []) if c != channel][-(MAX_OPENED - 1) :]
+    request.session[OPENED_KEY] = [*opened, channel]
     context["config"] = {
         "channel": channel,
         "websocketUrl": liveview.websocket_url(request),
@@ -109,8 +115,9 @@ def live_token(request: HttpRequest) -> HttpResponse:
     channel, kind = request.POST.get("channel", ""), request.POST.get("kind", "")
     if kind not in ("connection", "subscription"):
         return JsonResponse({"error": "kind must be connection or subscription"}, status=400)
-    if (problem := liveview.live_channel_problem(channel)) is not None:
-        return JsonResponse({"error": problem}, status=400)
+    if channel not in request.session.get(OPENED_KEY, []):
+        # Every channel a staff user gets tokens for is in the audit trail: through the page.
+        return JsonResponse({"error": "open the live view of this channel first"}, status=403)
     return JsonResponse({"token": _tokens(request, channel)[kind]})
 
 

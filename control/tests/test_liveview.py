@@ -80,6 +80,9 @@ def test_issue13_item4_staff_get_tokens_for_the_channel_and_the_opening_is_audit
     staff: Client, settings: Any
 ) -> None:
     settings.LIVE_VIEW_TOKEN_TTL = 120
+    # No token without the page: every channel a staff user watches is in the audit trail.
+    refused = staff.post("/admin/live/token/", {"channel": "chat:room1", "kind": "subscription"})
+    assert refused.status_code == 403
     response = staff.get(PAGE, {"channel": "chat:room1"})
     assert response.status_code == 200
     page = response.content.decode()
@@ -102,6 +105,7 @@ def test_issue13_item4_staff_get_tokens_for_the_channel_and_the_opening_is_audit
     fresh = staff.post("/admin/live/token/", {"channel": "chat:room1", "kind": "subscription"})
     assert claims(fresh.json()["token"])["channel"] == "chat:room1"
     assert AuditEntry.objects.count() == 1
+    assert staff.post("/admin/live/token/", {"channel": "chat:room2", "kind": "subscription"}).status_code == 403
 
 
 def test_issue13_item4_the_websocket_url_is_the_admin_host_on_centrifugos_port_unless_set(
