@@ -26,6 +26,7 @@ from tests.support.procs import wait_for
 pytestmark = pytest.mark.e2e
 
 CHANNEL = "room:lobby"
+TOKEN_TTL = 30  # LIVE_VIEW_TOKEN_TTL's minimum
 RULES = """
 channel_rules:
   - pattern: "room:*"
@@ -48,7 +49,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     gw = Gateway(var_dir=tmp_path_factory.mktemp("gateway"))
     # The browser's page is on the callbacks' port, Centrifugo on its own: Centrifugo must accept
     # that Origin (README, Live view). One throughput sample a second, so the plot fills quickly.
-    gw.extra_env.update({"CENTRIFUGO_CLIENT_ALLOWED_ORIGINS": gw.callback_url, "THROUGHPUT_SAMPLE_INTERVAL": "1"})
+    # The shortest token lifetime, so one test can outlive the page's first tokens.
+    gw.extra_env.update({"CENTRIFUGO_CLIENT_ALLOWED_ORIGINS": gw.callback_url, "THROUGHPUT_SAMPLE_INTERVAL": "1",
+                         "LIVE_VIEW_TOKEN_TTL": str(TOKEN_TTL)})  # fmt: skip
     gw.start()
     imported = gw.manage("import_rules", "-", input=RULES)
     assert imported.returncode == 0, imported.stderr
@@ -137,6 +140,31 @@ def test_issue13_item4_a_staff_user_watches_a_channel_live_in_chromium(
     audit = gateway.manage("shell", "-c", "from control.models import AuditEntry as A; "
                            "print([(a.actor, a.action, a.target) for a in A.objects.all()])")  # fmt: skip
     assert f"('operator', 'liveview.opened', '{CHANNEL}')" in audit.stdout, audit.stderr
+
+
+def test_issue13_item4_the_view_outlives_its_first_tokens(gateway: Gateway, browser: Browser) -> None:  # noqa: F811
+    page = staff_page(browser, gateway, f"/admin/live/?channel={CHANNEL}")
+    renewed: list[str] = []
+    page.on("request", lambda r: renewed.append(r.post_data or "") if "/admin/live/token/" in r.url else None)
+    expect(page.locator("#live-status")).to_have_text("live", timeout=20_000)
+
+    # Past both tokens' expiry: the page fetched fresh ones (getToken) and is subscribed again.
+    def both_renewed() -> bool:
+        page.wait_for_timeout(250)  # Playwright delivers the page's events while it is called
+        return any("kind=connection" in r for r in renewed) and any("kind=subscription" in r for r in renewed)
+
+    wait_for(both_renewed, timeout=TOKEN_TTL + 30, what="the page to renew its connection and subscription tokens")
+    expect(page.locator("#live-status")).to_have_text("live", timeout=20_000)
+    publisher = Publisher(gateway, "carol")
+    publisher.start("after the first tokens expired")
+    try:
+        assert publisher.published.wait(30), "the client did not publish"
+        assert publisher.error is None, publisher.error
+        row = page.locator("#live-messages tbody tr", has_text="after the first tokens expired")
+        expect(row).to_have_count(1, timeout=10_000)
+    finally:
+        publisher.stop()
+        page.close()
 
 
 def test_issue13_item4_a_signed_in_user_who_is_not_staff_gets_403(gateway: Gateway, browser: Browser) -> None:  # noqa: F811

@@ -54,9 +54,13 @@
   centrifuge.on("connecting", function (ctx) { setStatus("connecting… (" + ctx.reason + ")", false); });
   centrifuge.on("disconnected", function (ctx) { setStatus("disconnected: " + ctx.reason + " (" + ctx.code + ")", false); });
   centrifuge.on("error", function (ctx) {
-    // A browser refused by Centrifugo's Origin check sees only a closed WebSocket: say where to look.
-    setStatus("cannot reach Centrifugo at " + config.websocketUrl + " (" + (ctx.error && ctx.error.message) +
-      "); see README, Live view", false);
+    const message = ctx.error && ctx.error.message;
+    if (ctx.type === "transport") {
+      // A browser refused by Centrifugo's Origin check sees only a closed WebSocket: say where to look.
+      setStatus("cannot reach Centrifugo at " + config.websocketUrl + " (" + message + "); see README, Live view", false);
+    } else {
+      setStatus("error: " + message + " (retrying)", false); // e.g. an expired token: getToken renews it
+    }
   });
 
   const sub = centrifuge.newSubscription(config.channel, {
