@@ -12,7 +12,8 @@ other view — goes to Django's WSGI handler in a pool of threads (realtime.wsgi
 How each call runs (the handler's `blocking` flag): subscribe, sub_refresh and connect with a
 token or without a session cookie, on the loop (pure CPU against the in-memory rules); publish,
 its checks on the loop, then the stream write on the worker's auto-pipelined Redis connection
-(realtime.redis_async); refresh, connect with a session, rpc: in the worker's thread pool, with
+(realtime.redis_async); refresh of a token connection, on the loop; refresh of a session
+connection, connect with a session, rpc: in the worker's thread pool, with
 Django's database-connection hygiene around each call. Measurements: bench/RESULTS.md
 ("The callback server").
 """

@@ -32,6 +32,7 @@ from callbacks.protocol import (
 )
 from callbacks.publishing import Accepted, Publication, Rejected, publication_accept, publication_accept_async
 from callbacks.tokens import TokenRejected, token_verify
+from control.access import AccessSnapshot
 from partitions.rules import Action, Decision
 from partitions.store import rules_store
 from realtime.wsgi_bridge import run_blocking
@@ -81,12 +82,18 @@ class ConnectHandler(Handler[ConnectRequest]):
             logger.info("connect refused: %s (client %s)", exc, payload.client)
             code = protocol.DISCONNECT_TOKEN_EXPIRED if exc.expired else protocol.DISCONNECT_INVALID_TOKEN
             return protocol.disconnect(code, str(exc))
+        access = rules_store.current().access
+        if access:
+            gone = connection_refused(access, verified.user, verified.jti, verified.iat, "connect")
+            if gone is not None:
+                return gone
         meta = dict(verified.meta)
-        meta["auth"] = "token"
+        # What the refresh proxy needs to re-check the token (Centrifugo does not resend it).
+        meta.update(auth="token", jti=verified.jti, iat=verified.iat, exp=verified.expire_at)
         name = name_in_info(verified.info)
         if name is not None:  # the publish proxy sees meta, not info (callbacks.enrichment)
             meta["name"] = name
-        body: dict[str, Any] = {"user": verified.user, "expire_at": verified.expire_at, "meta": meta}
+        body: dict[str, Any] = {"user": verified.user, "expire_at": _token_expire_at(verified.expire_at), "meta": meta}
         if verified.info is not None:
             body["info"] = verified.info
         return protocol.result(body)
@@ -101,6 +108,11 @@ class ConnectHandler(Handler[ConnectRequest]):
         request.session = session = _session_store(session_key)
         user = get_user(request)
         if user.is_authenticated:
+            access = rules_store.current().access
+            if access:
+                gone = connection_refused(access, str(user.pk), None, None, "connect")
+                if gone is not None:
+                    return gone
             roles = sorted(user.groups.values_list("name", flat=True))
             if user.is_staff:
                 roles.append("staff")
@@ -117,6 +129,32 @@ class ConnectHandler(Handler[ConnectRequest]):
                 }
             )
         return _anonymous()
+
+
+def connection_refused(access: AccessSnapshot, user: str, jti: str | None, iat: int | None, kind: str) -> Reply | None:
+    """The disconnect for a connection whose token an operator revoked or whose user is banned
+    (None: it may stay). Callers test `access` first: with nothing revoked or banned, that truth
+    test is all a callback pays."""
+    refusal = access.refusal(user=user, jti=jti, iat=iat, now=time.time())
+    if refusal is None:
+        return None
+    logger.info("%s: user=%r jti=%r disconnected (%s): %s", kind, user, jti, refusal.code, refusal.reason)
+    return protocol.disconnect(refusal.code, refusal.reason)
+
+
+def _connection_gone(user: str, meta: protocol.ConnectionMeta, kind: str) -> Reply | None:
+    """`connection_refused` for a call of an established connection (its meta decoded)."""
+    access = rules_store.current().access
+    if not access:
+        return None
+    return connection_refused(access, user, meta.jti, meta.iat, kind)
+
+
+def _token_expire_at(exp: int) -> int:
+    """When a token connection is next re-checked by the refresh proxy: at its token's expiry, or
+    within TOKEN_RECHECK_INTERVAL, whichever comes first (exp 0: a token that never expires)."""
+    recheck = int(time.time()) + settings.TOKEN_RECHECK_INTERVAL
+    return min(exp, recheck) if exp else recheck
 
 
 def _anonymous() -> Reply:
@@ -136,19 +174,47 @@ def _connect_token(data: bytes) -> str:
 
 
 class RefreshHandler(Handler[RefreshRequest]):
-    """Called when a proxy-authenticated connection reaches its expire_at."""
+    """Called when a proxy-authenticated connection (or a Centrifugo-verified token's, its meta
+    claim carrying the jti) reaches its expire_at. A token connection is answered on the event
+    loop (one every TOKEN_RECHECK_INTERVAL per connection: bench/RESULTS.md, "Token revocation");
+    a session connection reads the session store in a thread."""
 
     request_type = RefreshRequest
     kind = "refresh"
-    blocking = True  # the session store
 
     def handle(self, payload: RefreshRequest, call: Call) -> Reply:
         meta = protocol.connection_meta(payload.meta)
-        if meta.auth == "session" and meta.sid and _session_still_valid(meta.sid, payload.user):
+        return self.answer(payload.user, meta) or self.answer_session(payload.user, meta)
+
+    async def handle_async(self, payload: RefreshRequest, call: Call) -> Reply:
+        meta = protocol.connection_meta(payload.meta)
+        return self.answer(payload.user, meta) or await run_blocking(self.answer_session, payload.user, meta)
+
+    @staticmethod
+    def answer(user: str, meta: protocol.ConnectionMeta) -> Reply | None:
+        """The answer that needs no I/O; None: a session connection (`answer_session`)."""
+        gone = _connection_gone(user, meta, "refresh")
+        if gone is not None:
+            return gone
+        if meta.auth == "session" and meta.sid:
+            return None
+        if meta.jti is not None and meta.exp is not None and (not meta.exp or time.time() < meta.exp):
+            # A token connection (connect data, or a Centrifugo-verified token whose meta claim
+            # carries its jti) not revoked: it lives on until its token expires, re-checked here
+            # at least every TOKEN_RECHECK_INTERVAL.
+            return protocol.result({"expire_at": _token_expire_at(meta.exp)})
+        # Its token expired (or it predates the jti/exp meta): the client reconnects and presents
+        # a fresh one (Centrifugo does not resend the token here).
+        return _EXPIRED
+
+    @staticmethod
+    def answer_session(user: str, meta: protocol.ConnectionMeta) -> Reply:
+        if _session_still_valid(meta.sid, user):
             return protocol.result({"expire_at": int(time.time()) + settings.SESSION_CONNECTION_TTL})
-        # A connect-data token cannot be re-checked here (Centrifugo does not resend it): the
-        # client reconnects and presents a fresh one.
-        return protocol.result({"expired": True})
+        return _EXPIRED
+
+
+_EXPIRED = protocol.result({"expired": True})
 
 
 def _session_store(session_key: str | None) -> SessionBase:
@@ -160,15 +226,18 @@ def _session_still_valid(session_key: str, user: str) -> bool:
     return bool(user) and str(_session_store(session_key).get("_auth_user_id", "")) == user
 
 
-def _roles(meta: msgspec.Raw) -> list[str]:
-    return protocol.connection_meta(meta).roles
-
-
-def _may_subscribe(payload: SubscribeRequest | SubRefreshRequest, refused: str) -> Decision:
-    """The rules' answer for subscribe and sub_refresh alike; a refusal is logged as `refused`."""
-    decision = rules_store.current().decide(
-        Action.SUBSCRIBE, channel=payload.channel, user=payload.user, roles=_roles(payload.meta)
-    )
+def _may_subscribe(payload: SubscribeRequest | SubRefreshRequest, refused: str) -> Decision | Reply:
+    """The rules' answer for subscribe and sub_refresh alike; a refusal is logged as `refused`.
+    A connection whose token was revoked or whose user is banned gets the disconnect (a Reply):
+    this is how a connection whose token Centrifugo verified is cut."""
+    ruleset = rules_store.current()
+    meta = protocol.connection_meta(payload.meta)
+    if ruleset.access:
+        kind = "subscribe" if isinstance(payload, SubscribeRequest) else "sub_refresh"
+        gone = connection_refused(ruleset.access, payload.user, meta.jti, meta.iat, kind)
+        if gone is not None:
+            return gone
+    decision = ruleset.decide(Action.SUBSCRIBE, channel=payload.channel, user=payload.user, roles=meta.roles)
     if not decision.allowed:
         logger.info("%s: user=%r channel=%r: %s", refused, payload.user, payload.channel, decision.reason)
     return decision
@@ -202,6 +271,8 @@ class SubscribeHandler(Handler[SubscribeRequest]):
     def answer(payload: SubscribeRequest) -> tuple[Reply, Member | None]:
         """The answer, and the member whose join must be stored before it is given (None: none)."""
         decision = _may_subscribe(payload, "subscribe denied")
+        if not isinstance(decision, Decision):
+            return decision, None
         if not decision.allowed:
             return protocol.DENIED, None
         rule = decision.rule
@@ -286,6 +357,8 @@ class SubRefreshHandler(Handler[SubRefreshRequest]):
     def answer(payload: SubRefreshRequest) -> tuple[Reply, Member | None]:
         """The answer, and the member whose heartbeat it is (None: its rule logs no joins)."""
         decision = _may_subscribe(payload, "sub_refresh expired")
+        if not isinstance(decision, Decision):
+            return decision, None
         if not decision.allowed:
             return _EXPIRED, None  # its leave comes from the reaper, as for any end
         if not settings.SUBSCRIPTION_RECHECK_INTERVAL:
@@ -313,7 +386,6 @@ def _heartbeat_lost(member: Member, exc: StreamUnavailable) -> None:
 #   when the answer crosses a second boundary on its way; now + 2 leaves a second for that.
 SUBSCRIBE_LEAD = 2
 REFRESH_LEAD = 1
-_EXPIRED = protocol.result({"expired": True})
 
 
 def _unix_now() -> int:
@@ -330,6 +402,9 @@ class PublishHandler(Handler[PublishRequest]):
         except BadPayload as exc:
             return exc.reply
         meta = protocol.connection_meta(payload.meta)
+        gone = _connection_gone(payload.user, meta, "publish")
+        if gone is not None:
+            return gone
         return _publish_reply(publication_accept(**_publication(payload, data, meta)), payload, data, meta)
 
     async def handle_async(self, payload: PublishRequest, call: Call) -> Reply:
@@ -338,6 +413,9 @@ class PublishHandler(Handler[PublishRequest]):
         except BadPayload as exc:
             return exc.reply
         meta = protocol.connection_meta(payload.meta)
+        gone = _connection_gone(payload.user, meta, "publish")
+        if gone is not None:
+            return gone
         outcome = await publication_accept_async(**_publication(payload, data, meta))
         return _publish_reply(outcome, payload, data, meta)
 
@@ -401,6 +479,10 @@ class RpcHandler(Handler[RpcRequest]):
     blocking = True  # history reads the streams through redis-py
 
     def handle(self, payload: RpcRequest, call: Call) -> Reply:
+        meta = protocol.connection_meta(payload.meta)
+        gone = _connection_gone(payload.user, meta, "rpc")
+        if gone is not None:
+            return gone
         method = rpc.METHODS.get(payload.method)
         if method is None:
             return protocol.error(protocol.METHOD_NOT_FOUND, f"unknown method {payload.method!r}")
@@ -408,4 +490,4 @@ class RpcHandler(Handler[RpcRequest]):
             data = _payload_bytes(payload)
         except BadPayload as exc:
             return exc.reply
-        return method(user=payload.user, roles=_roles(payload.meta), data=data)
+        return method(user=payload.user, roles=meta.roles, data=data)

@@ -73,6 +73,13 @@ class ConnectionMeta(msgspec.Struct, kw_only=True):
     # Display name, set at connect (callbacks.enrichment): any JSON, so a token whose meta has a
     # `name` of another type keeps its roles; only a string is used.
     name: Any = None
+    # The token's, for a token connection (control.access: revocation by jti, or by user and iat).
+    # Set by the connect proxy for a token in the connect data (jti "" when the token has none),
+    # and carried in the `meta` claim of the connection tokens this gateway issues (Centrifugo
+    # verifies those itself). `exp`: when the token expires (0: never), for the refresh proxy.
+    jti: str | None = None
+    iat: int | None = None
+    exp: int | None = None
 
 
 class ConnectData(msgspec.Struct, kw_only=True):

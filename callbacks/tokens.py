@@ -19,6 +19,7 @@ from it; Centrifugo keeps any JSON value as meta, and the rules then see no role
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,8 @@ class VerifiedToken:
     expire_at: int
     info: Any
     meta: dict[str, Any]
+    jti: str = ""  # "" when the token has none (or not a string): revocable by user cutoff only
+    iat: int | None = None
 
 
 class TokenRejected(Exception):
@@ -71,7 +74,15 @@ def token_verify(token: str) -> VerifiedToken:
         raise TokenRejected("invalid token: 'meta' must be an object")
     if claims.get("channel"):
         raise TokenRejected("invalid token: a connection token cannot carry a 'channel' claim")
-    return VerifiedToken(user=user, expire_at=_expire_at(claims), info=claims.get("info"), meta=meta)
+    jti, iat = claims.get("jti"), claims.get("iat")
+    return VerifiedToken(
+        user=user,
+        expire_at=_expire_at(claims),
+        info=claims.get("info"),
+        meta=meta,
+        jti=jti if isinstance(jti, str) else "",
+        iat=int(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else None,
+    )
 
 
 def _expire_at(claims: dict[str, Any]) -> int:
@@ -91,7 +102,8 @@ def token_claims_common(*, user: str, ttl: int) -> dict[str, Any]:
     `client.subscription_token` in its config, Centrifugo verifies subscription tokens with the
     connection-token settings)."""
     now = int(time.time())
-    claims: dict[str, Any] = {"sub": user, "iat": now, "exp": now + ttl}
+    # `jti`: what `manage.py revoke_token` names (control.IssuedToken records it, never the token).
+    claims: dict[str, Any] = {"sub": user, "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex}
     if settings.TOKEN_AUDIENCE:
         claims["aud"] = settings.TOKEN_AUDIENCE
     if settings.TOKEN_ISSUER:
@@ -99,7 +111,19 @@ def token_claims_common(*, user: str, ttl: int) -> dict[str, Any]:
     return claims
 
 
-def connection_token_issue(*, user: str, ttl: int, info: Any = None, meta: dict[str, Any] | None = None) -> str:
+# Meta keys the gateway sets in a connection token's `meta` claim: an operator's meta may not.
+RESERVED_META = frozenset({"jti", "iat", "exp"})
+
+
+def connection_token_claims(
+    *, user: str, ttl: int, info: Any = None, meta: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The claims of a connection token. Its `meta` carries the token's jti, iat and exp: Centrifugo
+    verifies this token itself and keeps the meta claim as the connection's meta, which is how
+    every callback (and the refresh proxy) can tell a revoked token's connection."""
+    reserved = RESERVED_META & set(meta or ())
+    if reserved:
+        raise ValueError(f"meta may not set {', '.join(sorted(reserved))}: the gateway sets them")
     claims = token_claims_common(user=user, ttl=ttl)
     if info is not None:
         claims["info"] = info
@@ -108,14 +132,27 @@ def connection_token_issue(*, user: str, ttl: int, info: Any = None, meta: dict[
             # Centrifugo does not send a connection's info to the publish proxy, only its meta:
             # the name there is what enriched publications carry (callbacks.enrichment).
             meta = {**(meta or {}), "name": name}
-    if meta:
-        claims["meta"] = meta
+    claims["meta"] = {**(meta or {}), "jti": claims["jti"], "iat": claims["iat"], "exp": claims["exp"]}
+    return claims
+
+
+def token_encode(claims: dict[str, Any]) -> str:
     return jwt.encode(claims, settings.CENTRIFUGO_TOKEN_HMAC_SECRET_KEY, algorithm=ISSUE_ALGORITHM)
 
 
-def subscription_token_issue(*, user: str, channel: str, ttl: int, override: dict[str, Any] | None = None) -> str:
-    """`override`: Centrifugo's per-subscription options, e.g. {"presence": {"value": false}}."""
+def connection_token_issue(*, user: str, ttl: int, info: Any = None, meta: dict[str, Any] | None = None) -> str:
+    return token_encode(connection_token_claims(user=user, ttl=ttl, info=info, meta=meta))
+
+
+def subscription_token_claims(
+    *, user: str, channel: str, ttl: int, override: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`override`: Centrifugo's per-subscription options, e.g. {"presence": {"value": False}}."""
     claims = {**token_claims_common(user=user, ttl=ttl), "channel": channel}
     if override:
         claims["override"] = override
-    return jwt.encode(claims, settings.CENTRIFUGO_TOKEN_HMAC_SECRET_KEY, algorithm=ISSUE_ALGORITHM)
+    return claims
+
+
+def subscription_token_issue(*, user: str, channel: str, ttl: int, override: dict[str, Any] | None = None) -> str:
+    return token_encode(subscription_token_claims(user=user, channel=channel, ttl=ttl, override=override))

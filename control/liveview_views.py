@@ -32,9 +32,8 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from callbacks.tokens import connection_token_issue, subscription_token_issue
 from control import liveview
-from control.services import audit
+from control.services import audit, connection_token_issue, subscription_token_issue
 from partitions.store import rules_store
 from realtime.redis import REDIS_ERRORS
 
@@ -72,13 +71,14 @@ def _watcher(request: HttpRequest) -> tuple[str, str]:
     return str(request.user.pk), request.user.get_username()
 
 
-def _tokens(request: HttpRequest, channel: str) -> dict[str, str]:
+def _token(request: HttpRequest, channel: str, kind: str) -> str:
+    """A token of `kind` for the staff user, recorded (control.IssuedToken, revocable like any other
+    on the Tokens page) and audited (`token.issued`) with the staff user as the issuer."""
     user, name = _watcher(request)
-    ttl = settings.LIVE_VIEW_TOKEN_TTL
-    return {
-        "connection": connection_token_issue(user=user, ttl=ttl, info={"name": name, "live_view": True}),
-        "subscription": subscription_token_issue(user=user, channel=channel, ttl=ttl, override=WATCHER_OVERRIDE),
-    }
+    ttl, actor = settings.LIVE_VIEW_TOKEN_TTL, request.user.get_username()
+    if kind == "connection":
+        return connection_token_issue(user=user, ttl=ttl, actor=actor, info={"name": name, "live_view": True})
+    return subscription_token_issue(user=user, channel=channel, ttl=ttl, actor=actor, override=WATCHER_OVERRIDE)
 
 
 @staff_only(page=True)
@@ -95,13 +95,14 @@ def live_view(request: HttpRequest) -> HttpResponse:
     with transaction.atomic():
         audit(actor=request.user.get_username(), action="liveview.opened", target=channel,
               ttl=settings.LIVE_VIEW_TOKEN_TTL)  # fmt: skip
+        tokens = {kind: _token(request, channel, kind) for kind in ("connection", "subscription")}
     # token/ renews tokens only for channels opened (so audited) in this session.
     opened = [c for c in request.session.get(OPENED_KEY, []) if c != channel][-(MAX_OPENED - 1) :]
     request.session[OPENED_KEY] = [*opened, channel]
     context["config"] = {
         "channel": channel,
         "websocketUrl": liveview.websocket_url(request),
-        "tokens": _tokens(request, channel),
+        "tokens": tokens,
         "tokenUrl": reverse("liveview:token"),
         "eventsUrl": reverse("liveview:events"),
     }
@@ -118,7 +119,7 @@ def live_token(request: HttpRequest) -> HttpResponse:
     if channel not in request.session.get(OPENED_KEY, []):
         # Every channel a staff user gets tokens for is in the audit trail: through the page.
         return JsonResponse({"error": "open the live view of this channel first"}, status=403)
-    return JsonResponse({"token": _tokens(request, channel)[kind]})
+    return JsonResponse({"token": _token(request, channel, kind)})
 
 
 @staff_only(page=False)

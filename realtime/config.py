@@ -220,9 +220,10 @@ SETTINGS: tuple[Setting, ...] = (
     _S("JOIN_LEAVE_REAP_INTERVAL", "float", "1", "seconds between the leave reaper's passes on each "
        "callback worker (0: this process runs none)", "workers", minimum=0, maximum=10),
     # --- Operator controls -----------------------------------------------------------------
-    _S("TOKEN_RECHECK_INTERVAL", "int", "60", "seconds a token-authenticated connection lives before the "
-       "refresh proxy re-checks its token against revocations and bans: the bound on disconnecting a "
-       "revoked token's connection that has no subscription", "control", minimum=5, maximum=86400),
+    _S("TOKEN_RECHECK_INTERVAL", "int", "60", "seconds between the refresh proxy's re-checks of a connection "
+       "whose token came in the connect data (against revocations and bans): the bound on cutting such a "
+       "connection that has no subscription; each costs one refresh call (README, Tokens)", "control",
+       minimum=5, maximum=86400),
     _S("LIVE_VIEW_WEBSOCKET_URL", "str", None, "the Centrifugo WebSocket URL the admin's live view "
        "connects to from the browser", "control",
        doc_default="the admin's host on `$CENTRIFUGO_PORT`: `ws://host:8000/connection/websocket` (`wss://` "

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -20,7 +21,15 @@ def test_a_valid_token_in_connect_data_authenticates_the_user(call: Call) -> Non
     result = body["result"]
     assert result["user"] == "42"
     assert result["info"] == {"name": "Ann"}
-    assert result["meta"] == {"roles": ["editor"], "auth": "token", "name": "Ann"}
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert result["meta"] == {
+        "roles": ["editor"],
+        "auth": "token",
+        "name": "Ann",
+        "jti": claims["jti"],
+        "iat": claims["iat"],
+        "exp": claims["exp"],
+    }
     assert abs(result["expire_at"] - (time.time() + 60)) < 5
 
 
@@ -80,14 +89,16 @@ def test_issue9_item7_every_hmac_algorithm_centrifugo_accepts_is_accepted(call: 
     token = jwt.encode({"sub": "42", "exp": 4102444800}, KEY, algorithm=algorithm)
     _status, body = call("connect", {"data": {"token": token}})
     assert body["result"]["user"] == "42"
-    assert body["result"]["expire_at"] == 4102444800
+    assert body["result"]["meta"]["exp"] == 4102444800  # re-checked before (issue 13), expired then
 
 
-def test_issue9_item7_a_token_without_exp_connects_for_good_like_in_centrifugo(call: Call) -> None:
+def test_issue9_item7_a_token_without_exp_connects_for_good_like_in_centrifugo(call: Call, settings: Any) -> None:
     token = jwt.encode({"sub": "42"}, KEY, algorithm="HS256")
     _status, body = call("connect", {"data": {"token": token}})
     assert body["result"]["user"] == "42"
-    assert body["result"]["expire_at"] == 0  # never refreshed: what Centrifugo does with such a JWT
+    # Never expired (meta exp 0), but re-checked for revocation every TOKEN_RECHECK_INTERVAL (issue 13).
+    assert body["result"]["meta"]["exp"] == 0
+    assert abs(body["result"]["expire_at"] - (time.time() + settings.TOKEN_RECHECK_INTERVAL)) < 5
 
 
 def test_issue9_item7_iat_is_not_checked_and_expire_at_replaces_exp(call: Call) -> None:

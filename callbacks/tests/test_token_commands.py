@@ -9,6 +9,8 @@ from django.test import override_settings
 
 from callbacks.tokens import subscription_token_issue
 
+pytestmark = pytest.mark.django_db  # the commands record what they issue (control.IssuedToken)
+
 KEY = "test-hmac-secret-key-0123456789abcdef-0123456789abcdef-0123456789"
 
 

@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from control import liveview
-from control.models import AuditEntry
+from control.models import AuditEntry, IssuedToken
 from partitions import models, services
 from partitions.store import rules_store
 from streams.joinleave import Member, member_seen, reap
@@ -98,13 +98,17 @@ def test_issue13_item4_staff_get_tokens_for_the_channel_and_the_opening_is_audit
     assert subscription["exp"] - subscription["iat"] == 120
     # The watcher is not one of the channel's members: no presence, no join/leave of its own.
     assert subscription["override"] == {"presence": {"value": False}, "join_leave": {"value": False}}
-    [entry] = AuditEntry.objects.all()
-    assert (entry.actor, entry.action, entry.target, entry.detail) == ("watcher", "liveview.opened", "chat:room1",
-                                                                       {"ttl": 120})  # fmt: skip
-    # The page's getToken callbacks: fresh tokens of each kind, not audited again.
+    [entry] = AuditEntry.objects.filter(action="liveview.opened")
+    assert (entry.actor, entry.target, entry.detail) == ("watcher", "chat:room1", {"ttl": 120})
+    # Both tokens are recorded like any issued token (revocable on the Tokens page), never stored.
+    issued = {t.jti: (t.kind, t.user, t.channel, t.ttl, t.issued_by) for t in IssuedToken.objects.all()}
+    assert issued == {connection["jti"]: ("connection", user, "", 120, "watcher"),
+                      subscription["jti"]: ("subscription", user, "chat:room1", 120, "watcher")}  # fmt: skip
+    # The page's getToken callbacks: fresh tokens of each kind, recorded, the opening not audited again.
     fresh = staff.post("/admin/live/token/", {"channel": "chat:room1", "kind": "subscription"})
     assert claims(fresh.json()["token"])["channel"] == "chat:room1"
-    assert AuditEntry.objects.count() == 1
+    assert AuditEntry.objects.filter(action="liveview.opened").count() == 1
+    assert IssuedToken.objects.filter(jti=claims(fresh.json()["token"])["jti"]).exists()
     assert staff.post("/admin/live/token/", {"channel": "chat:room2", "kind": "subscription"}).status_code == 403
 
 

@@ -220,6 +220,8 @@ CENTRIFUGO_API_URL = setting_optional_str("CENTRIFUGO_API_URL") or _local_centri
 ALLOW_ANONYMOUS = setting_bool("ALLOW_ANONYMOUS")
 # Connections authenticated by a session cookie are re-checked this often (refresh proxy).
 SESSION_CONNECTION_TTL = setting_int("SESSION_CONNECTION_TTL")
+# Token connections are re-checked against revocations and bans this often (refresh proxy).
+TOKEN_RECHECK_INTERVAL = setting_int("TOKEN_RECHECK_INTERVAL")
 # Optional audience/issuer that connect-data tokens must carry.
 TOKEN_AUDIENCE = setting_optional_str("TOKEN_AUDIENCE")
 TOKEN_ISSUER = setting_optional_str("TOKEN_ISSUER")

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from callbacks.management.commands import _args
 from callbacks.management.commands._summary import token_describe
-from callbacks.tokens import connection_token_issue
+from control import services
+from control.management.commands._actor import command_actor
 
 
 class Command(BaseCommand):
@@ -17,13 +18,17 @@ class Command(BaseCommand):
         parser.add_argument("--ttl", type=_args.ttl, default=3600, help="Lifetime in seconds (default 3600).")
         parser.add_argument("--info", type=_args.json_value, help="JSON shown to other clients (presence, join/leave).")
         parser.add_argument(
-            "--meta", type=_args.json_object, help='Private JSON for the rules, e.g. \'{"roles": ["admin"]}\'.'
+            "--meta",
+            type=_args.json_object,
+            help='Private JSON for the rules, e.g. \'{"roles": ["admin"]}\' (jti, iat, exp: set by the gateway).',
         )
 
     def handle(self, *args: Any, **options: Any) -> str:
-        token = connection_token_issue(
-            user=options["user"], ttl=options["ttl"], info=options["info"], meta=options["meta"]
-        )
+        try:
+            token = services.connection_token_issue(user=options["user"], ttl=options["ttl"], info=options["info"],
+                                                    meta=options["meta"], actor=command_actor("issue_connection_token"))  # fmt: skip
+        except ValueError as exc:  # a reserved meta key
+            raise CommandError(f"--meta: {exc}") from None
         # Only the token on stdout, so `TOKEN=$(manage.py issue_connection_token alice)` works.
         token_describe(token, stderr=self.stderr)
         return token

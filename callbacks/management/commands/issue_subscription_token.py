@@ -6,7 +6,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from callbacks.management.commands import _args
 from callbacks.management.commands._summary import token_describe
-from callbacks.tokens import subscription_token_issue
+from control import services
+from control.management.commands._actor import command_actor
 
 
 class Command(BaseCommand):
@@ -21,6 +22,7 @@ class Command(BaseCommand):
         channel: str = options["channel"]
         if "*" in channel or "{" in channel:
             raise CommandError(f"CHANNEL must be an exact channel name, not a pattern: {channel!r}")
-        token = subscription_token_issue(user=options["user"], channel=channel, ttl=options["ttl"])
+        token = services.subscription_token_issue(user=options["user"], channel=channel, ttl=options["ttl"],
+                                                  actor=command_actor("issue_subscription_token"))  # fmt: skip
         token_describe(token, stderr=self.stderr)  # stdout: only the token
         return token
