@@ -170,3 +170,13 @@ def test_issue13_item4_events_say_when_the_channels_rule_logs_no_joins(
 ) -> None:
     answer = staff.get("/admin/live/events/", {"channel": "chat:room1"}).json()
     assert (answer["join_leave"], answer["events"], answer["cursor"]) == (False, [], {})
+
+
+def test_issue13_item4_the_admin_index_links_the_live_view_and_its_form_opens_nothing(staff: Client) -> None:
+    assert 'href="/admin/live/"' in staff.get("/admin/").content.decode()
+    page = staff.get(PAGE)
+    assert page.status_code == 200
+    assert '<form method="get" action="/admin/live/"' in page.content.decode()
+    assert "live-config" not in page.content.decode()
+    assert not AuditEntry.objects.exists()
+    assert not IssuedToken.objects.exists()
