@@ -180,3 +180,23 @@ def test_issue13_item4_the_admin_index_links_the_live_view_and_its_form_opens_no
     assert "live-config" not in page.content.decode()
     assert not AuditEntry.objects.exists()
     assert not IssuedToken.objects.exists()
+
+
+@pytest.mark.parametrize("topology", ["redis_url", "sentinel_url", "cluster_url"])
+def test_issue13_item4_joins_and_leaves_are_read_on_every_redis_kind(
+    topology: str, request: pytest.FixtureRequest
+) -> None:
+    request.getfixturevalue(topology)
+    from partitions.rules import StreamTarget
+    from streams.writer import stream_key
+
+    keys = [stream_key("rooms", p) for p in range(8)]  # a Cluster spreads them over its three masters
+    first = liveview.join_leave_read(keys, {}, "room:a")
+    assert (first.events, sorted(first.cursor)) == ([], sorted(keys))
+    for p in range(8):  # a partition rule keyed by user: one channel's joins in every partition
+        target = StreamTarget("rooms", p, 1000, True, None)
+        member_seen(Member(target=target, channel="room:a", user=f"u{p}", client=f"c{p}"), joining=True)
+        member_seen(Member(target=target, channel="room:b", user=f"v{p}", client=f"d{p}"), joining=True)
+    read = liveview.join_leave_read(keys, first.cursor, "room:a")
+    assert sorted(e["user"] for e in read.events) == [f"u{p}" for p in range(8)]
+    assert liveview.join_leave_read(keys, read.cursor, "room:a").events == []
