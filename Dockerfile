@@ -23,6 +23,14 @@ COPY requirements.txt /tmp/requirements.txt
 # hiredis, msgspec included) ships a manylinux wheel, so this stage needs no compiler.
 RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes -r /tmp/requirements.txt
 
+# ---- frontend: centrifuge-js from npm for the admin's live view (frontend/package-lock.json pins it
+# with integrity hashes; scripts/build-frontend.sh does the same for `make run`). Only its browser
+# build reaches the image; --ignore-scripts: no package's install script runs.
+FROM node:22.12.0-bookworm-slim AS frontend
+WORKDIR /frontend
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
 # ---- runtime --------------------------------------------------------------------------------
 FROM python:3.11.13-slim-bookworm AS runtime
 # tini is PID 1: it forwards SIGTERM to supervisord (which stops Centrifugo, then gunicorn, each
@@ -50,6 +58,9 @@ ENV PATH="/opt/venv/bin:${PATH}" \
 WORKDIR /app
 # .dockerignore is an allow-list: only the application, its config and the entry point come in.
 COPY . .
+# Served from the project's own static files (no CDN), collected with the admin's below.
+COPY --from=frontend /frontend/node_modules/centrifuge/dist/centrifuge.js \
+    /frontend/node_modules/centrifuge/dist/centrifuge.js.map /app/control/static/control/vendor/
 
 # collectstatic imports the production settings, which refuse to load without their secrets: the
 # throwaway values below exist for this one command only (not ENV, so not in the image config).

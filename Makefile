@@ -6,7 +6,7 @@ SHELL := bash
 
 PY := .venv/bin/python
 
-.PHONY: help run test check e2e test-latest setup setup-test python centrifugo secrets lint typecheck bench fuzz token clean cluster
+.PHONY: help run test check e2e test-latest setup setup-test python centrifugo secrets frontend lint typecheck bench fuzz token clean cluster
 
 help:
 	@echo "make run    set up and run the gateway (Centrifugo :8000, callbacks :3000)"
@@ -28,11 +28,18 @@ centrifugo:
 secrets: python
 	@scripts/dev-secrets.sh
 
+# centrifuge-js for the admin's live view, from npm (frontend/package-lock.json); after the system
+# packages, which bring npm.
+frontend:
+	@scripts/build-frontend.sh
+
 setup: python centrifugo secrets
 	@scripts/install-system-packages.sh run
+	@scripts/build-frontend.sh
 
 setup-test: python centrifugo
 	@scripts/install-system-packages.sh test
+	@scripts/build-frontend.sh
 
 run: setup
 	@scripts/run-gateway.sh

@@ -36,6 +36,7 @@ from realtime.redis_async import close_async_redis
 from realtime.request_body import RETRY_AFTER, BodyRefused, declared_length, in_flight, limits, read_body
 from realtime.wsgi_bridge import shutdown_threads
 from streams.reaper import start_reaper, stop_reaper
+from streams.throughput import start_sampler, stop_sampler
 
 logger = logging.getLogger("callbacks")
 
@@ -181,14 +182,17 @@ class ProxyFastPath:
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """Django's ASGI handler does not speak lifespan; the join/leave reaper (streams.reaper)
-        starts here, and stops with the worker's Redis connection."""
+        and the throughput sampler (streams.throughput) start here, and stop with the worker's
+        Redis connection."""
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 start_reaper()
+                start_sampler()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await stop_reaper()
+                await stop_sampler()
                 await close_async_redis()
                 flush_metrics()  # counts not yet written to the metric files
                 shutdown_threads()

@@ -144,9 +144,15 @@ def connection_token_issue(*, user: str, ttl: int, info: Any = None, meta: dict[
     return token_encode(connection_token_claims(user=user, ttl=ttl, info=info, meta=meta))
 
 
-def subscription_token_claims(*, user: str, channel: str, ttl: int) -> dict[str, Any]:
-    return {**token_claims_common(user=user, ttl=ttl), "channel": channel}
+def subscription_token_claims(
+    *, user: str, channel: str, ttl: int, override: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`override`: Centrifugo's per-subscription options, e.g. {"presence": {"value": False}}."""
+    claims = {**token_claims_common(user=user, ttl=ttl), "channel": channel}
+    if override:
+        claims["override"] = override
+    return claims
 
 
-def subscription_token_issue(*, user: str, channel: str, ttl: int) -> str:
-    return token_encode(subscription_token_claims(user=user, channel=channel, ttl=ttl))
+def subscription_token_issue(*, user: str, channel: str, ttl: int, override: dict[str, Any] | None = None) -> str:
+    return token_encode(subscription_token_claims(user=user, channel=channel, ttl=ttl, override=override))

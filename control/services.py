@@ -146,8 +146,10 @@ def connection_token_issue(
     return tokens.token_encode(claims)
 
 
-def subscription_token_issue(*, user: str, channel: str, ttl: int, actor: str) -> str:
-    claims = tokens.subscription_token_claims(user=user, channel=channel, ttl=ttl)
+def subscription_token_issue(
+    *, user: str, channel: str, ttl: int, actor: str, override: dict[str, Any] | None = None
+) -> str:
+    claims = tokens.subscription_token_claims(user=user, channel=channel, ttl=ttl, override=override)
     with transaction.atomic():
         _record(claims, kind=models.IssuedToken.KIND_SUBSCRIPTION, actor=actor)
     return tokens.token_encode(claims)

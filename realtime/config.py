@@ -224,6 +224,15 @@ SETTINGS: tuple[Setting, ...] = (
        "whose token came in the connect data (against revocations and bans): the bound on cutting such a "
        "connection that has no subscription; each costs one refresh call (README, Tokens)", "control",
        minimum=5, maximum=86400),
+    _S("LIVE_VIEW_WEBSOCKET_URL", "str", None, "the Centrifugo WebSocket URL the admin's live view "
+       "connects to from the browser", "control",
+       doc_default="the admin's host on `$CENTRIFUGO_PORT`: `ws://host:8000/connection/websocket` (`wss://` "
+       "when the admin is on https)"),
+    _S("LIVE_VIEW_TOKEN_TTL", "int", "300", "seconds the live view's connection and subscription tokens "
+       "live (the page fetches fresh ones before they expire)", "control", minimum=30, maximum=3600),
+    _S("THROUGHPUT_SAMPLE_INTERVAL", "int", "60", "seconds between samples of every stream's entries "
+       "added and consumer-group lag for the message-log plot (one callback worker of the whole gateway "
+       "takes each; 0: this process takes none)", "control", minimum=0, maximum=600),
     # --- The entry points ------------------------------------------------------------------
     _S("GATEWAY_ROLE", "choice", "all", "what the image runs: `all` is Centrifugo and the callbacks", "entry", choices=("all", "centrifugo", "callback")),
     _S("MIGRATE_ON_START", "bool", "false", "the image: `manage.py migrate` before starting (one container "

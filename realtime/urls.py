@@ -21,5 +21,6 @@ urlpatterns = [
     # before the admin's catch-all: the message-log pages (streams/admin.py), the Users page (control/users.py)
     path("admin/streams/", include("streams.urls")),
     path("admin/control/users/", include("control.urls")),
+    path("admin/live/", include("control.liveview_urls")),  # the live view (control/liveview_views.py)
     path("admin/", admin.site.urls),
 ]

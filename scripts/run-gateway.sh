@@ -29,6 +29,10 @@ if [ -n "${CENTRIFUGO_REDIS_URL:-}" ]; then
   (cd "$ROOT" && python -m realtime.redis_url "$CENTRIFUGO_REDIS_URL" CENTRIFUGO_REDIS_URL >/dev/null) || exit 2
 fi
 mkdir -p "$VAR_DIR/redis"
+# The admin's live view runs centrifuge-js on the admin's origin, and Centrifugo refuses a browser
+# whose Origin it was not given: admit the local admin's (loopback only) unless set. The image
+# (docker/entrypoint.sh) sets no default: deployments name their admin's origin (README, Live view).
+export CENTRIFUGO_CLIENT_ALLOWED_ORIGINS="${CENTRIFUGO_CLIENT_ALLOWED_ORIGINS:-http://127.0.0.1:$PORT http://localhost:$PORT}"
 
 if [ "$RUN_CALLBACK" = true ]; then
   step "Applying database migrations"

@@ -248,6 +248,14 @@ SUBSCRIPTION_RECHECK_INTERVAL = setting_int("SUBSCRIPTION_RECHECK_INTERVAL")
 JOIN_LEAVE_GRACE = setting_float("JOIN_LEAVE_GRACE")
 JOIN_LEAVE_REAP_INTERVAL = setting_float("JOIN_LEAVE_REAP_INTERVAL")
 
+# --- Operator controls: the live view and the message-log plot ---------------------------
+# None: derived per request from the admin's host and CENTRIFUGO_PORT (control.liveview).
+LIVE_VIEW_WEBSOCKET_URL = setting_optional_str("LIVE_VIEW_WEBSOCKET_URL")
+LIVE_VIEW_TOKEN_TTL = setting_int("LIVE_VIEW_TOKEN_TTL")
+CENTRIFUGO_PORT = setting_int("CENTRIFUGO_PORT")
+# streams.throughput: each callback worker offers to sample this often; one per interval does.
+THROUGHPUT_SAMPLE_INTERVAL = setting_int("THROUGHPUT_SAMPLE_INTERVAL")
+
 LOG_LEVEL = setting_str("LOG_LEVEL").upper()
 # json: one object per line with a request id (for log shippers); plain: for a terminal.
 LOG_FORMAT = setting_str("LOG_FORMAT")

@@ -162,7 +162,8 @@ def in_context(path: str) -> bool:
      "node_modules/x/index.js", "staticfiles/admin/css/base.css", "tests/deploy/test_dockerfile.py",
      "callbacks/tests/test_views.py", "realtime/__pycache__/env.cpython-311.pyc", ".ruff_cache/x",
      ".pytest_cache/v", "docker-compose.yml", "nginx/render.sh", "bench/x.py", "devcluster/topology.py",
-     "requirements.in", "requirements-dev.txt"],
+     "requirements.in", "requirements-dev.txt", "frontend/node_modules/centrifuge/dist/centrifuge.js",
+     "control/static/control/vendor/centrifuge.js"],
 )  # fmt: skip
 def test_local_state_and_dev_files_stay_out_of_the_build_context(path: str) -> None:
     assert not in_context(path)
@@ -170,7 +171,7 @@ def test_local_state_and_dev_files_stay_out_of_the_build_context(path: str) -> N
 
 def test_everything_the_image_runs_is_in_the_build_context() -> None:
     needed = ["requirements.txt", "manage.py", "supervisord.conf", "docker/entrypoint.sh", "docker/secret-files.sh",
-              "centrifugo/run.sh",
+              "centrifugo/run.sh", "frontend/package.json", "frontend/package-lock.json",
               "centrifugo/config.json", "realtime/settings/production.py", "realtime/gunicorn_conf.py"]  # fmt: skip
     # Every project app in INSTALLED_APPS: a missing one would fail the build at collectstatic.
     apps = local_apps()
