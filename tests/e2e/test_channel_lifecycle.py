@@ -90,7 +90,7 @@ def test_issue12_item3_a_real_client_joins_publishes_leaves_and_the_channel_goes
     for channel in ("room:life", "room:cut"):
         events = {line[0]: line for line in record(path, channel)}
         assert events["active"][4] == "join"  # active from the first join
-        leave_ms = int(events["leave"][5])  # the leave entry's time
+        leave_ms = int(events["leave"][5])  # the leave entry's time (its id's ms)
         assert int(events["inactive"][4]) == leave_ms  # idle counted from the last member's leave
         waited = float(events["inactive"][3]) - leave_ms / 1000
         print(f"{channel}: inactive {waited:.2f} s after the leave entry (idle {IDLE} s)")

@@ -55,7 +55,9 @@ class RoomRecorder(Worker):
         _append(f"message {self.name} {channel} {time.time():.3f} {message.user}\n")
 
     def on_leave(self, channel: str, who: Who) -> None:
-        _append(f"leave {self.name} {channel} {time.time():.3f} {who.user} {who.ts}\n")
+        # The entry id's milliseconds: the lifecycle's clock (workers.lifecycle), not the `ts` field
+        # the reaper's script wrote (Redis's TIME at the script's start, which can be a ms earlier).
+        _append(f"leave {self.name} {channel} {time.time():.3f} {who.user} {who.entry_id.partition('-')[0]}\n")
 
     def on_channel_inactive(self, channel: str, info: dict[str, Any]) -> None:
         _append(f"inactive {self.name} {channel} {time.time():.3f} {info['last_activity_ms']}\n")
