@@ -212,11 +212,14 @@ def test_issue13_item4_the_message_log_page_plots_throughput_and_lag(
 
     def plotted() -> bool:
         page.reload()
-        d = page.locator("#throughput-default path.published").get_attribute("d") or ""
-        lag = page.locator("#throughput-default path.lag").get_attribute("d") or ""
-        return "L" in d and "L" in lag  # two points at least: samples from one-second slots
+        published, lag = (page.locator(f"#throughput-default path.{name}") for name in ("published", "lag"))
+        if not (published.count() and lag.count()):  # no sample since the group was made yet
+            return False
+        # Two points at least: samples from one-second slots.
+        return "L" in (published.get_attribute("d") or "") and "L" in (lag.get_attribute("d") or "")
 
-    wait_for(plotted, timeout=20, what="the plot's first line")
+    # Generous: under a full test run the one-second sampler (one callback worker's loop) is late.
+    wait_for(plotted, timeout=60, what="the plot's first line")
     plot = page.locator("#throughput-default svg")
     assert "Published per minute" in plot.inner_html()
     assert "billing: " in plot.text_content()  # type: ignore[operator]  # the legend, with the lag
