@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from callbacks import pipeline, protocol
-from callbacks.handlers import PublishHandler, _payload_bytes, _roles
+from callbacks.handlers import PublishHandler, _payload_bytes
 from callbacks.pipeline import Call, Handler
 from callbacks.protocol import PublishRequest
 from callbacks.views import SECRET_META_KEY, CentrifugoProxyView, reply
@@ -29,7 +29,7 @@ class NoopPublishHandler(Handler[PublishRequest]):
             return protocol.error(protocol.BAD_REQUEST, "the bench publishes JSON")
         ruleset = rules_store.current()
         decision = ruleset.decide(
-            Action.PUBLISH, channel=payload.channel, user=payload.user, roles=_roles(payload.meta)
+            Action.PUBLISH, channel=payload.channel, user=payload.user, roles=protocol.connection_meta(payload.meta).roles
         )
         if not decision.allowed:
             return protocol.DENIED
