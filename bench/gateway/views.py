@@ -29,7 +29,10 @@ class NoopPublishHandler(Handler[PublishRequest]):
             return protocol.error(protocol.BAD_REQUEST, "the bench publishes JSON")
         ruleset = rules_store.current()
         decision = ruleset.decide(
-            Action.PUBLISH, channel=payload.channel, user=payload.user, roles=protocol.connection_meta(payload.meta).roles
+            Action.PUBLISH,
+            channel=payload.channel,
+            user=payload.user,
+            roles=protocol.connection_meta(payload.meta).roles,
         )
         if not decision.allowed:
             return protocol.DENIED
