@@ -131,7 +131,7 @@ def live_events(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"error": problem}, status=400)
     try:
         cursor = json.loads(request.GET.get("cursor") or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
         return JsonResponse({"error": "cursor must be the JSON object the last answer gave"}, status=400)
     if not isinstance(cursor, dict) or not all(isinstance(v, str) and ENTRY_ID.fullmatch(v) for v in cursor.values()):
         return JsonResponse({"error": "cursor must map partition keys to entry ids"}, status=400)

@@ -181,6 +181,8 @@ def tokens_revoke(
     second: every token issued up to the call is covered (one issued later in that same second
     too: its holder retries a second later). Returns the cutoff and how many recorded tokens it
     marked revoked. A cutoff in the future is refused (TokenRevokeError): that is a ban."""
+    if (problem := user_id_problem(user)) is not None:
+        raise TokenRevokeError(problem)
     now = timezone.now()
     before = before or now
     if before > now + datetime.timedelta(seconds=1):
@@ -236,10 +238,26 @@ class DisconnectFailed(Exception):
     """Centrifugo did not confirm the disconnect (down, unreachable, or it answered an error)."""
 
 
-def _check_user(user: str) -> None:
+# The longest user id the control tables hold (Ban.user, UserTokenCutoff.user, AuditEntry.target).
+MAX_USER_ID = 255
+
+
+def user_id_problem(user: str) -> str | None:
+    """Why `user` cannot be a user id acted on here, or None. Checked before any write, so that a
+    hostile or mistyped id gets this message, not the database's error half-way through."""
     # Centrifugo's anonymous connections all have the user "": disconnecting "" would drop them all.
     if not user or user != user.strip():
-        raise ValueError(f"a user id must be non-empty, without surrounding spaces: {user!r}")
+        return f"a user id must be non-empty, without surrounding spaces: {user[:80]!r}"
+    if len(user) > MAX_USER_ID:
+        return f"a user id is at most {MAX_USER_ID} characters, got {len(user)}"
+    if "\x00" in user:
+        return "a user id cannot contain NUL characters"
+    return None
+
+
+def _check_user(user: str) -> None:
+    if (problem := user_id_problem(user)) is not None:
+        raise ValueError(problem)
 
 
 def user_disconnect(*, user: str, actor: str, reason: str = "", code: int = DISCONNECT_BY_OPERATOR) -> None:

@@ -7,7 +7,7 @@ import datetime as dt
 import re
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"(\d+)([smhdw]?)")
+_DURATION = re.compile(r"(\d{1,12})([smhdw]?)")  # 12 digits: past 10 years in any unit
 MAX_SECONDS = 10 * 365 * 86400
 
 

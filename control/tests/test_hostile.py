@@ -1,0 +1,89 @@
+"""Hostile or careless input to the operator controls (issue 13, hostile probe): each gets a clear
+4xx, a form error or a CommandError, never a 500 or a traceback, and nothing is written on refusal.
+PostgreSQL refuses NUL in text and ids longer than the column with an error mid-transaction; SQLite
+(the test database) takes both, so these tests pin the refusal itself."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from control import models, services, when
+from control.tests.conftest import FakeCentrifugo
+
+pytestmark = pytest.mark.django_db
+USERS = "/admin/control/users/"
+
+
+@pytest.fixture
+def operator(client: Client) -> Client:
+    client.force_login(User.objects.create_superuser("ops", "ops@example.com", "pw-for-tests-only"))
+    return client
+
+
+def nothing_written() -> bool:
+    return not (
+        models.Ban.objects.exists() or models.UserTokenCutoff.objects.exists() or models.AuditEntry.objects.exists()
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "args"),
+    [("ban", ["x" * 10_000]), ("disconnect", ["x" * 10_000]), ("revoke_tokens", ["x" * 10_000]), ("ban", ["a\x00b"])],
+)
+def test_issue13_hostile_commands_refuse_a_user_id_no_table_can_hold(
+    centrifugo: FakeCentrifugo, command: str, args: list[str]
+) -> None:
+    with pytest.raises(CommandError, match=r"a user id (is at most 255 characters|cannot contain NUL)"):
+        call_command(command, *args)
+    assert nothing_written()
+    assert centrifugo.calls == []
+
+
+def test_issue13_hostile_services_refuse_a_user_id_no_table_can_hold(
+    operator: Client, centrifugo: FakeCentrifugo
+) -> None:
+    for user in ("x" * 256, "a\x00b"):
+        # The Users page's own form refuses these already; the services refuse them for any caller.
+        with pytest.raises(ValueError, match="a user id"):
+            services.user_ban(user=user, actor="ops")
+    assert nothing_written()
+
+
+@pytest.mark.parametrize("query", ["a\x00b", "\x00", "x" * 300])
+def test_issue13_hostile_users_search_with_nul_or_too_long_is_a_400(operator: Client, query: str) -> None:
+    page = operator.get(USERS, {"q": query})
+    assert page.status_code == 400
+    assert "No user searched: a user id" in page.content.decode()
+
+
+def test_issue13_hostile_users_search_with_a_huge_number_is_no_500(operator: Client) -> None:
+    page = operator.get(USERS, {"q": "9" * 5000})  # int() refuses more than 4300 digits
+    assert page.status_code == 400
+    page = operator.get(USERS, {"q": "9" * 30})  # past any row id: searched as text only
+    assert page.status_code == 200
+    assert 'data-user="' + "9" * 30 + '"' in page.content.decode()
+
+
+def test_issue13_hostile_users_page_answers_405_to_other_methods(operator: Client) -> None:
+    for method in (operator.put, operator.delete, operator.patch):
+        assert method(USERS).status_code == 405
+
+
+def test_issue13_hostile_reopen_channel_with_a_huge_id_is_a_command_error() -> None:
+    for ref in ("9" * 5000, "#" + "9" * 30):
+        with pytest.raises(CommandError, match="no closure"):
+            call_command("reopen_channel", ref)
+
+
+def test_issue13_hostile_duration_with_thousands_of_digits_names_the_format() -> None:
+    with pytest.raises(ValueError, match="expected a duration such as 90s"):
+        when.duration("9" * 5000)
+
+
+def test_issue13_hostile_live_events_cursor_nested_too_deep_is_a_400(operator: Client) -> None:
+    answer = operator.get("/admin/live/events/", {"channel": "chat:1", "cursor": "[" * 3000})
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "cursor must be the JSON object the last answer gave"}
