@@ -87,3 +87,38 @@ def test_issue13_hostile_live_events_cursor_nested_too_deep_is_a_400(operator: C
     answer = operator.get("/admin/live/events/", {"channel": "chat:1", "cursor": "[" * 3000})
     assert answer.status_code == 400
     assert answer.json() == {"error": "cursor must be the JSON object the last answer gave"}
+
+
+@pytest.mark.parametrize(
+    "url", ["/admin/control/issuedtoken/", "/admin/control/ban/", "/admin/control/channelclosure/"]
+)
+def test_issue13_hostile_admin_list_filter_with_nul_is_a_400(operator: Client, url: str) -> None:
+    # The Users page links to the Tokens list with ?user=<id>; PostgreSQL refuses NUL in text.
+    answer = operator.get(url, {"user" if "token" in url else "reason": "a\x00b"})
+    assert answer.status_code == 400
+    assert b"cannot contain NUL" in answer.content
+
+
+@pytest.mark.parametrize(
+    ("url", "action"),
+    [
+        ("/admin/control/issuedtoken/", "revoke_tokens"),
+        ("/admin/control/issuedtoken/", "revoke_users_tokens"),
+        ("/admin/control/ban/", "delete_selected"),
+        ("/admin/control/channelclosure/", "reopen"),
+    ],
+)
+def test_issue13_hostile_admin_action_on_forged_ids_does_nothing(
+    operator: Client, centrifugo: FakeCentrifugo, url: str, action: str
+) -> None:
+    models.Ban.objects.create(user="zed", reason="spam", actor="ops")
+    for forged in (["abc"], ["9" * 30], ["1", "²"]):
+        answer = operator.post(url, {"action": action, "_selected_action": forged, "apply": "1", "post": "yes"})
+        assert answer.status_code == 302
+        assert "Nothing done: the selection names rows that do not exist." in [
+            str(m)
+            for m in answer.wsgi_request._messages  # type: ignore[attr-defined]
+        ]
+    assert models.Ban.objects.filter(user="zed").exists()
+    assert not models.AuditEntry.objects.exists()
+    assert centrifugo.calls == []
