@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpR
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from control import models, services
+from control import models, services, when
 from control.selectors import MAX_ID_DIGITS
 
 
@@ -164,6 +164,11 @@ class BanForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean_until(self) -> Any:
         until = self.cleaned_data["until"]
+        if until is not None:
+            try:
+                until = when.in_range(until)
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from None
         if until is not None and until <= timezone.now():
             raise forms.ValidationError("The ban would end before it starts: leave it empty or pick a later time.")
         return until

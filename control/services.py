@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from callbacks import tokens
 from callbacks.server_api import CentrifugoUnavailable, centrifugo_call
-from control import models
+from control import models, when
 from control.access import BANNED, DISCONNECT_BANNED, close_reason
 from partitions.services import ruleset_bump
 
@@ -184,7 +184,10 @@ def tokens_revoke(
     if (problem := user_id_problem(user)) is not None:
         raise TokenRevokeError(problem)
     now = timezone.now()
-    before = before or now
+    try:
+        before = when.in_range(before) if before is not None else now
+    except ValueError as exc:
+        raise TokenRevokeError(f"--before: {exc}") from None
     if before > now + datetime.timedelta(seconds=1):
         raise TokenRevokeError(f"--before {before.isoformat()} is in the future: to refuse new connects, ban the user")
     if before.microsecond:
@@ -281,6 +284,7 @@ def user_ban(*, user: str, actor: str, reason: str = "", until: datetime.datetim
     Raises DisconnectFailed (after the ban is in force) when Centrifugo did not confirm a disconnect.
     Banning a banned user again replaces the reason and the end."""
     _check_user(user)
+    until = when.in_range(until) if until is not None else None
     if until is not None and until <= timezone.now():
         raise ValueError(f"the ban would end before it starts ({until.isoformat()})")
     with transaction.atomic():

@@ -5,6 +5,8 @@ PostgreSQL refuses NUL in text and ids longer than the column with an error mid-
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
@@ -122,3 +124,47 @@ def test_issue13_hostile_admin_action_on_forged_ids_does_nothing(
     assert models.Ban.objects.filter(user="zed").exists()
     assert not models.AuditEntry.objects.exists()
     assert centrifugo.calls == []
+
+
+# A time PostgreSQL stores but Python cannot read back (year 10000 or BC in UTC) in a ban or a
+# cutoff would break every process's access snapshot load (control.selectors.access_load).
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ban", "a", "--until", "9999-12-31T23:59:59-12:00"],
+        ["revoke_tokens", "a", "--before", "0001-01-01T00:00:00+12:00"],
+        ["revoke_tokens", "a", "--before", "-5"],
+    ],
+)
+def test_issue13_hostile_commands_refuse_a_time_the_database_cannot_give_back(
+    centrifugo: FakeCentrifugo, args: list[str]
+) -> None:
+    with pytest.raises(CommandError, match="out of range: a time must be between 1970 and 9999"):
+        call_command(*args)
+    assert nothing_written()
+
+
+def test_issue13_hostile_services_refuse_a_time_the_database_cannot_give_back(centrifugo: FakeCentrifugo) -> None:
+    far = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.timezone(dt.timedelta(hours=-12)))
+    with pytest.raises(ValueError, match="out of range"):
+        services.user_ban(user="a", actor="ops", until=far)
+    early = dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=12)))
+    with pytest.raises(services.TokenRevokeError, match="out of range"):
+        services.tokens_revoke(user="a", actor="ops", before=early)
+    assert nothing_written()
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["issue_connection_token", "x" * 10_000], "argument user: at most 255 characters"),
+        (["issue_subscription_token", "a", "chat:" + "x" * 300], "argument channel: at most 255 characters"),
+        (["issue_subscription_token", "x" * 300, "chat:1"], "argument user: at most 255 characters"),
+        (["issue_connection_token", "a", "--meta", "[" * 5000], "argument --meta: not valid JSON"),
+        (["issue_connection_token", "a", "--info", "[" * 5000], "argument --info: not valid JSON"),
+    ],
+)
+def test_issue13_hostile_token_commands_refuse_what_cannot_be_recorded(args: list[str], problem: str) -> None:
+    with pytest.raises(CommandError, match=problem):
+        call_command(*args)
+    assert not models.IssuedToken.objects.exists()
