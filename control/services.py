@@ -37,6 +37,11 @@ def closure_snapshot(closure: models.ChannelClosure) -> dict[str, Any]:
     }
 
 
+# Every refused publish and subscribe answer carries the closure's reason ("channel closed: ..."):
+# a pasted page of text would ride on each one.
+MAX_CLOSURE_REASON = 1000
+
+
 def check_closure(closure: models.ChannelClosure) -> None:
     """Refuse a closure that closes nothing, has no reason (clients are told it), has a pattern the
     rules would refuse, or duplicates one in force (one switch per pattern: edit that one)."""
@@ -44,6 +49,11 @@ def check_closure(closure: models.ChannelClosure) -> None:
     errors: dict[str, str] = {}
     if not closure.reason:
         errors["reason"] = "Give a reason: refused clients get it in their error message, and it is audited."
+    elif len(closure.reason) > MAX_CLOSURE_REASON:
+        errors["reason"] = (
+            f"A reason is at most {MAX_CLOSURE_REASON} characters (got {len(closure.reason)}): every refused "
+            "publish and subscribe carries it."
+        )
     if not (closure.close_publish or closure.close_subscribe):
         errors["close_publish"] = "A closure must close publish, subscribe or both (reopen it instead)."
     if closure.pk is None and not closure.enabled:

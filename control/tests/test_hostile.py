@@ -168,3 +168,16 @@ def test_issue13_hostile_token_commands_refuse_what_cannot_be_recorded(args: lis
     with pytest.raises(CommandError, match=problem):
         call_command(*args)
     assert not models.IssuedToken.objects.exists()
+
+
+def test_issue13_hostile_close_channel_refuses_a_reason_every_refusal_would_carry(operator: Client) -> None:
+    with pytest.raises(CommandError, match="reason: A reason is at most 1000 characters"):
+        call_command("close_channel", "chat:*", "--reason", "r" * 100_000)
+    page = operator.post(
+        "/admin/control/channelclosure/add/",
+        {"pattern": "chat:*", "reason": "r" * 100_000, "close_publish": "on", "enabled": "on"},
+    )
+    assert page.status_code == 200
+    assert "A reason is at most 1000 characters" in page.content.decode()
+    assert not models.ChannelClosure.objects.exists()
+    assert not models.AuditEntry.objects.exists()
