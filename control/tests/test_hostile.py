@@ -6,14 +6,18 @@ PostgreSQL refuses NUL in text and ids longer than the column with an error mid-
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from control import models, services, when
+from control import liveview, models, services, when
 from control.tests.conftest import FakeCentrifugo
+from partitions.models import ChannelRule
+from partitions.services import rule_save
+from partitions.store import rules_store
 
 pytestmark = pytest.mark.django_db
 USERS = "/admin/control/users/"
@@ -181,3 +185,23 @@ def test_issue13_hostile_close_channel_refuses_a_reason_every_refusal_would_carr
     assert "A reason is at most 1000 characters" in page.content.decode()
     assert not models.ChannelClosure.objects.exists()
     assert not models.AuditEntry.objects.exists()
+
+
+def test_issue13_hostile_live_events_cursor_past_redis_ids_is_a_400_not_a_log_outage(
+    operator: Client, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(liveview, "centrifugo_call", lambda method, body: {"result": {}})
+    rule = ChannelRule.objects.get(pattern="chat:*")
+    rule.log_join_leave = True
+    rule_save(rule=rule, actor="operator")
+    rules_store.invalidate()
+    first = operator.get("/admin/live/events/", {"channel": "chat:room1"}).json()
+    key = next(iter(first["cursor"]))
+    for entry in ("99999999999999999999-1", "1-18446744073709551616"):  # 2**64 and past: Redis refuses them
+        answer = operator.get("/admin/live/events/", {"channel": "chat:room1", "cursor": json.dumps({key: entry})})
+        assert answer.status_code == 400
+        assert answer.json() == {"error": "cursor must map partition keys to entry ids"}
+    largest = "18446744073709551615-18446744073709551615"
+    answer = operator.get("/admin/live/events/", {"channel": "chat:room1", "cursor": json.dumps({key: largest})})
+    assert answer.status_code == 200
+    assert "error" not in answer.json()
