@@ -10,13 +10,15 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from control import models, services
+from control import models, services, when
+from control.selectors import MAX_ID_DIGITS
 
 
 class RevokeForm(forms.Form):
@@ -52,7 +54,22 @@ class ExpiredFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class CheckedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Refuses what Django's admin would pass on to the database and fail on with a 500: NUL in a
+    list's filter values (PostgreSQL refuses NUL in text; the search box refuses it already), and
+    an action on a selection that is not row ids (a forged form)."""
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values):
+            return HttpResponseBadRequest("A filter value cannot contain NUL characters.", content_type="text/plain")
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME) if request.method == "POST" else []
+        if not all(pk.isascii() and pk.isdigit() and len(pk) <= MAX_ID_DIGITS for pk in selected):
+            self.message_user(request, "Nothing done: the selection names rows that do not exist.", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().changelist_view(request, extra_context)
+
+
+class ReadOnlyAdmin(CheckedAdmin):
     """Rows written by control.services only: listed and viewed here, never edited."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -147,13 +164,18 @@ class BanForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean_until(self) -> Any:
         until = self.cleaned_data["until"]
+        if until is not None:
+            try:
+                until = when.in_range(until)
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from None
         if until is not None and until <= timezone.now():
             raise forms.ValidationError("The ban would end before it starts: leave it empty or pick a later time.")
         return until
 
 
 @admin.register(models.Ban)
-class BanAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class BanAdmin(CheckedAdmin):
     form = BanForm
     list_display = ("user", "reason", "until", "in_force", "actor", "at")
     search_fields = ("user", "reason")

@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from control import models, services
+from control.admin import CheckedAdmin
 
 
 class ChannelClosureForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -37,7 +38,7 @@ class ChannelClosureForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(models.ChannelClosure)
-class ChannelClosureAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ChannelClosureAdmin(CheckedAdmin):
     form = ChannelClosureForm
     list_display = ("pattern", "enabled", "close_publish", "close_subscribe", "reason", "actor", "updated_at")
     list_filter = ("enabled", "close_subscribe")

@@ -122,6 +122,14 @@ def live_token(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"token": _token(request, channel, kind)})
 
 
+def _entry_id(value: object) -> bool:
+    """A Redis stream entry id: two whole numbers below 2**64 (Redis refuses a larger one, which
+    would read as the message log being unavailable)."""
+    if not (isinstance(value, str) and ENTRY_ID.fullmatch(value)):
+        return False
+    return all(int(part) < 2**64 for part in value.split("-"))
+
+
 @staff_only(page=False)
 @require_GET
 def live_events(request: HttpRequest) -> HttpResponse:
@@ -131,9 +139,9 @@ def live_events(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"error": problem}, status=400)
     try:
         cursor = json.loads(request.GET.get("cursor") or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
         return JsonResponse({"error": "cursor must be the JSON object the last answer gave"}, status=400)
-    if not isinstance(cursor, dict) or not all(isinstance(v, str) and ENTRY_ID.fullmatch(v) for v in cursor.values()):
+    if not isinstance(cursor, dict) or not all(_entry_id(v) for v in cursor.values()):
         return JsonResponse({"error": "cursor must map partition keys to entry ids"}, status=400)
     keys = liveview.join_leave_keys(rules_store.current(), channel)
     answer: dict[str, Any] = {"join_leave": bool(keys), "presence": liveview.presence_count(channel)}

@@ -12,6 +12,8 @@ from control import models
 from control.access import BANNED, CLOSE_REASON_BYTES, AccessSnapshot, BanInfo, Closure, close_reason
 from partitions.patterns import Pattern
 
+MAX_ID_DIGITS = 18  # a row id (BigAutoField: below 2**63) has at most 19 digits; longer is no id here
+
 
 def access_load() -> AccessSnapshot:
     """Only what can still matter: revoked tokens not yet expired, bans not yet over."""
@@ -53,6 +55,8 @@ def closure_find(ref: str) -> models.ChannelClosure | None:
     text = ref.strip()
     number = text.removeprefix("#")
     if number.isdigit():
+        if len(number) > MAX_ID_DIGITS:  # no such id (and int() refuses over 4300 digits)
+            return None
         return models.ChannelClosure.objects.filter(pk=int(number)).first()
     return models.ChannelClosure.objects.filter(pattern=text, enabled=True).first()
 
@@ -83,7 +87,7 @@ def users_overview(*, query: str = "", limit: int = 200) -> list[UserRow]:
     people = get_user_model().objects.all()
     if query:
         match = Q(username__icontains=query)
-        if query.isdigit():
+        if query.isdigit() and len(query) <= MAX_ID_DIGITS:
             match |= Q(pk=int(query))
         people = people.filter(match)
     logins = {str(pk): name for pk, name in people.order_by("pk").values_list("pk", "username")[:limit]}

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from callbacks import tokens
 from callbacks.server_api import CentrifugoUnavailable, centrifugo_call
-from control import models
+from control import models, when
 from control.access import BANNED, DISCONNECT_BANNED, close_reason
 from partitions.services import ruleset_bump
 
@@ -37,6 +37,11 @@ def closure_snapshot(closure: models.ChannelClosure) -> dict[str, Any]:
     }
 
 
+# Every refused publish and subscribe answer carries the closure's reason ("channel closed: ..."):
+# a pasted page of text would ride on each one.
+MAX_CLOSURE_REASON = 1000
+
+
 def check_closure(closure: models.ChannelClosure) -> None:
     """Refuse a closure that closes nothing, has no reason (clients are told it), has a pattern the
     rules would refuse, or duplicates one in force (one switch per pattern: edit that one)."""
@@ -44,6 +49,11 @@ def check_closure(closure: models.ChannelClosure) -> None:
     errors: dict[str, str] = {}
     if not closure.reason:
         errors["reason"] = "Give a reason: refused clients get it in their error message, and it is audited."
+    elif len(closure.reason) > MAX_CLOSURE_REASON:
+        errors["reason"] = (
+            f"A reason is at most {MAX_CLOSURE_REASON} characters (got {len(closure.reason)}): every refused "
+            "publish and subscribe carries it."
+        )
     if not (closure.close_publish or closure.close_subscribe):
         errors["close_publish"] = "A closure must close publish, subscribe or both (reopen it instead)."
     if closure.pk is None and not closure.enabled:
@@ -181,8 +191,13 @@ def tokens_revoke(
     second: every token issued up to the call is covered (one issued later in that same second
     too: its holder retries a second later). Returns the cutoff and how many recorded tokens it
     marked revoked. A cutoff in the future is refused (TokenRevokeError): that is a ban."""
+    if (problem := user_id_problem(user)) is not None:
+        raise TokenRevokeError(problem)
     now = timezone.now()
-    before = before or now
+    try:
+        before = when.in_range(before) if before is not None else now
+    except ValueError as exc:
+        raise TokenRevokeError(f"--before: {exc}") from None
     if before > now + datetime.timedelta(seconds=1):
         raise TokenRevokeError(f"--before {before.isoformat()} is in the future: to refuse new connects, ban the user")
     if before.microsecond:
@@ -236,10 +251,26 @@ class DisconnectFailed(Exception):
     """Centrifugo did not confirm the disconnect (down, unreachable, or it answered an error)."""
 
 
-def _check_user(user: str) -> None:
+# The longest user id the control tables hold (Ban.user, UserTokenCutoff.user, AuditEntry.target).
+MAX_USER_ID = 255
+
+
+def user_id_problem(user: str) -> str | None:
+    """Why `user` cannot be a user id acted on here, or None. Checked before any write, so that a
+    hostile or mistyped id gets this message, not the database's error half-way through."""
     # Centrifugo's anonymous connections all have the user "": disconnecting "" would drop them all.
     if not user or user != user.strip():
-        raise ValueError(f"a user id must be non-empty, without surrounding spaces: {user!r}")
+        return f"a user id must be non-empty, without surrounding spaces: {user[:80]!r}"
+    if len(user) > MAX_USER_ID:
+        return f"a user id is at most {MAX_USER_ID} characters, got {len(user)}"
+    if "\x00" in user:
+        return "a user id cannot contain NUL characters"
+    return None
+
+
+def _check_user(user: str) -> None:
+    if (problem := user_id_problem(user)) is not None:
+        raise ValueError(problem)
 
 
 def user_disconnect(*, user: str, actor: str, reason: str = "", code: int = DISCONNECT_BY_OPERATOR) -> None:
@@ -263,6 +294,7 @@ def user_ban(*, user: str, actor: str, reason: str = "", until: datetime.datetim
     Raises DisconnectFailed (after the ban is in force) when Centrifugo did not confirm a disconnect.
     Banning a banned user again replaces the reason and the end."""
     _check_user(user)
+    until = when.in_range(until) if until is not None else None
     if until is not None and until <= timezone.now():
         raise ValueError(f"the ban would end before it starts ({until.isoformat()})")
     with transaction.atomic():

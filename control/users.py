@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.views.decorators.http import require_http_methods
 
 from control import models, selectors, services, when
 from control.admin import disconnect_failed_message
@@ -34,11 +35,15 @@ class ActionForm(forms.Form):
             raise forms.ValidationError(str(exc)) from None
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
 def users_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _act(request)
     query = request.GET.get("q", "").strip()
-    rows = selectors.users_overview(query=query)
+    # A search no user id can match (the id's own limits): said so, not sent to the database,
+    # which refuses NUL in text (PostgreSQL) with an error.
+    problem = services.user_id_problem(query) if query else None
+    rows = selectors.users_overview(query=query) if problem is None else []
     context = {
         **admin.site.each_context(request),
         "title": "Users",
@@ -47,8 +52,9 @@ def users_view(request: HttpRequest) -> HttpResponse:
         "tokens_url": _changelist_url("issuedtoken"),
         "can_act": request.user.has_perm("control.change_ban"),
         "opts": models.Ban._meta,
+        "problem": problem,
     }
-    return TemplateResponse(request, "admin/control/users.html", context)
+    return TemplateResponse(request, "admin/control/users.html", context, status=400 if problem else 200)
 
 
 def _act(request: HttpRequest) -> HttpResponse:

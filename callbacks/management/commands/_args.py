@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 MAX_TTL = 10 * 365 * 24 * 3600
+MAX_ID = 255  # control.IssuedToken.user and .channel
 
 
 def ttl(value: str) -> int:
@@ -25,6 +26,8 @@ def json_value(value: str) -> Any:
         return json.loads(value)
     except json.JSONDecodeError as exc:
         raise argparse.ArgumentTypeError(f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise argparse.ArgumentTypeError("not valid JSON (nested deeper than the parser goes)") from None
 
 
 def json_object(value: str) -> dict[str, Any]:
@@ -35,6 +38,11 @@ def json_object(value: str) -> dict[str, Any]:
 
 
 def non_empty(value: str) -> str:
+    """A user id or a channel: what control.IssuedToken records them in (255 characters, no NUL)."""
     if not value.strip():
         raise argparse.ArgumentTypeError("cannot be empty")
+    if len(value) > MAX_ID:
+        raise argparse.ArgumentTypeError(f"at most {MAX_ID} characters, got {len(value)}")
+    if "\x00" in value:
+        raise argparse.ArgumentTypeError("cannot contain NUL characters")
     return value
