@@ -135,7 +135,7 @@ def _at(unix: int) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(unix, tz=datetime.UTC)
 
 
-def _record(claims: dict[str, Any], *, kind: str, actor: str) -> None:
+def _record(claims: dict[str, Any], *, kind: str, actor: str, proxy_only: bool = False) -> None:
     """The IssuedToken row and the audit entry of one token (never the token itself)."""
     user, jti, channel = claims["sub"], claims["jti"], claims.get("channel", "")
     ttl = claims["exp"] - claims["iat"]
@@ -143,17 +143,25 @@ def _record(claims: dict[str, Any], *, kind: str, actor: str) -> None:
         jti=jti, kind=kind, user=user, channel=channel, issued_at=_at(claims["iat"]), expires_at=_at(claims["exp"]),
         ttl=ttl, meta=claims.get("meta"), issued_by=actor,
     )  # fmt: skip
-    audit(actor=actor, action="token.issued", target=jti, user=user, kind=kind, channel=channel, ttl=ttl)
+    extra: dict[str, Any] = {"proxy_only": True} if proxy_only else {}
+    audit(actor=actor, action="token.issued", target=jti, user=user, kind=kind, channel=channel, ttl=ttl, **extra)
 
 
 def connection_token_issue(
-    *, user: str, ttl: int, actor: str, info: Any = None, meta: dict[str, Any] | None = None
+    *,
+    user: str,
+    ttl: int,
+    actor: str,
+    info: Any = None,
+    meta: dict[str, Any] | None = None,
+    proxy_only: bool = False,
 ) -> str:
-    """A connection token, recorded (control.IssuedToken) and audited. ValueError: a reserved meta key."""
+    """A connection token, recorded (control.IssuedToken) and audited. ValueError: a reserved meta key.
+    `proxy_only`: usable only in the connect data (callbacks.tokens)."""
     claims = tokens.connection_token_claims(user=user, ttl=ttl, info=info, meta=meta)
     with transaction.atomic():
-        _record(claims, kind=models.IssuedToken.KIND_CONNECTION, actor=actor)
-    return tokens.token_encode(claims)
+        _record(claims, kind=models.IssuedToken.KIND_CONNECTION, actor=actor, proxy_only=proxy_only)
+    return tokens.token_encode(claims, proxy_only=proxy_only)
 
 
 def subscription_token_issue(

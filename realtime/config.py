@@ -224,6 +224,9 @@ SETTINGS: tuple[Setting, ...] = (
        "whose token came in the connect data (against revocations and bans): the bound on cutting such a "
        "connection that has no subscription; each costs one refresh call (README, Tokens)", "control",
        minimum=5, maximum=86400),
+    _S("TOKEN_PROXY_ONLY", "bool", "false", "`issue_connection_token`'s default for `--proxy-only`: connection "
+       "tokens only the connect proxy accepts (in the connect data), so a revoked one is refused at connect "
+       "(README, Revoking tokens)", "control"),
     _S("LIVE_VIEW_WEBSOCKET_URL", "str", None, "the Centrifugo WebSocket URL the admin's live view "
        "connects to from the browser", "control",
        doc_default="the admin's host on `$CENTRIFUGO_PORT`: `ws://host:8000/connection/websocket` (`wss://` "

@@ -222,6 +222,8 @@ ALLOW_ANONYMOUS = setting_bool("ALLOW_ANONYMOUS")
 SESSION_CONNECTION_TTL = setting_int("SESSION_CONNECTION_TTL")
 # Token connections are re-checked against revocations and bans this often (refresh proxy).
 TOKEN_RECHECK_INTERVAL = setting_int("TOKEN_RECHECK_INTERVAL")
+# issue_connection_token's default: tokens only the connect proxy accepts (callbacks.tokens).
+TOKEN_PROXY_ONLY = setting_bool("TOKEN_PROXY_ONLY")
 # Optional audience/issuer that connect-data tokens must carry.
 TOKEN_AUDIENCE = setting_optional_str("TOKEN_AUDIENCE")
 TOKEN_ISSUER = setting_optional_str("TOKEN_ISSUER")

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from callbacks.management.commands import _args
@@ -22,13 +24,26 @@ class Command(BaseCommand):
             type=_args.json_object,
             help='Private JSON for the rules, e.g. \'{"roles": ["admin"]}\' (jti, iat, exp: set by the gateway).',
         )
+        parser.add_argument(
+            "--proxy-only",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help='Usable only in the connect data ({"token": ...}), never in the connect command\'s token field,'
+            " so a revoked token is refused at connect (default: TOKEN_PROXY_ONLY).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> str:
+        proxy_only = settings.TOKEN_PROXY_ONLY if options["proxy_only"] is None else options["proxy_only"]
         try:
             token = services.connection_token_issue(user=options["user"], ttl=options["ttl"], info=options["info"],
-                                                    meta=options["meta"], actor=command_actor("issue_connection_token"))  # fmt: skip
+                                                    meta=options["meta"], actor=command_actor("issue_connection_token"),
+                                                    proxy_only=proxy_only)  # fmt: skip
         except ValueError as exc:  # a reserved meta key
             raise CommandError(f"--meta: {exc}") from None
         # Only the token on stdout, so `TOKEN=$(manage.py issue_connection_token alice)` works.
         token_describe(token, stderr=self.stderr)
+        if proxy_only:
+            self.stderr.write(
+                'proxy-only: put it in the connect data {"token": ...}; Centrifugo refuses it as a token\n'
+            )
         return token
