@@ -13,8 +13,8 @@ Handling one owned partition, in this order:
    is moved to `<prefix>:dead:{<stream>:<partition>}` with the error, and acked (fenced too).
 
 What is guaranteed: an ack (and a dead letter) applies only while the lease is ours; an entry is
-started only while the lease is certainly ours (counted from when the last renewal was sent, 90 %
-of the TTL). Two handlers of one partition can overlap only if a process is frozen or cut off
+started only while the lease is certainly ours (counted from when the last renewal was sent, nine
+tenths of the TTL). Two handlers of one partition can overlap only if a process is frozen or cut off
 from Redis for longer than the lease while inside a handler. Duplicates come from: a worker that
 dies (or loses its lease) after handlers returned and before the batch's ack, so up to one batch
 per partition it owned; and a handler that raised after a side effect.

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import tokenize
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from tests.support.procs import ROOT
 
 # bench/ is left out: bench/subrefresh.py starts its gateway with the tests' harness
 # (tests/support/gateway.py) on purpose, to measure what the tests run.
-PRODUCT = ["devcluster", "realtime", "callbacks", "partitions", "streams"]
+PRODUCT = ["devcluster", "realtime", "callbacks", "partitions", "streams", "workers", "control"]
 
 
 def _imported_modules(path: Path) -> list[str]:
@@ -97,3 +98,14 @@ def test_issue10_item4_benchmark_figures_live_in_bench_results_not_in_docstrings
         assert "bench/RESULTS.md" in (ROOT / module).read_text()
     assert "python -m bench.micro" in results
     assert re.search(r"\b20\d\d-\d\d-\d\d\b", results)
+
+
+def test_every_tests_folder_is_collected_by_make_test() -> None:
+    """`make test` runs pytest's testpaths: an app whose tests/ folder is missing there has tests
+    that CI never runs (workers/ and control/ were, until this test)."""
+    testpaths = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["testpaths"]
+    folders = {path.parent.parent.name for path in ROOT.glob("*/tests/__init__.py")}
+    assert folders, "no app tests/ folder found: the glob is wrong"
+    assert folders <= set(testpaths), f"tests folders pytest does not collect: {sorted(folders - set(testpaths))}"
+    assert "tests" in testpaths
+    assert set(PRODUCT) - {"devcluster"} <= folders | {"realtime"}
