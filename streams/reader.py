@@ -89,12 +89,13 @@ def message_from_entry(key: str, entry_id: bytes | str, fields: dict[bytes, byte
         client=fields.get(b"client", b"").decode(errors="replace"),
         data=data,
         binary=fields.get(b"enc") == b"binary" or not is_json_text(data),
-        ts=_ts(fields.get(b"ts", b"0")),
+        ts=ts_from_field(fields.get(b"ts", b"0")),
         type=fields[b"type"].decode(errors="replace") if b"type" in fields else "message",
     )
 
 
-def _ts(raw: bytes) -> int:
+def ts_from_field(raw: bytes) -> int:
+    """A stored `ts` field as unix ms (0 when it is not a plausible number)."""
     return int(raw) if raw.isdigit() and len(raw) < 20 else 0
 
 

@@ -14,7 +14,7 @@ import msgspec
 
 from streams.payload import is_json_text
 from streams.reader import Message as LogMessage
-from streams.reader import _ts, message_from_entry
+from streams.reader import message_from_entry, ts_from_field
 
 
 class Message(msgspec.Struct, frozen=True, gc=False):
@@ -48,7 +48,7 @@ class Message(msgspec.Struct, frozen=True, gc=False):
 
     @property
     def ts(self) -> int:
-        return _ts(self.fields.get(b"ts", b"0"))
+        return ts_from_field(self.fields.get(b"ts", b"0"))
 
     def json(self) -> object:
         """`data` decoded as JSON (msgspec.DecodeError for binary data)."""
